@@ -1,0 +1,32 @@
+# Every target creates the virtual environment it needs on first use.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+MAIL ?=
+
+.PHONY: help demo test test-unit test-e2e clean
+
+help:  ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | \
+		awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+$(BIN)/.installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+demo: $(BIN)/.installed  ## Run the worker on a local AWS endpoint and SMTP server (MAIL=folder of .eml files)
+	$(BIN)/python -m devstack.demo $(if $(MAIL),--mail "$(MAIL)")
+
+test: $(BIN)/.installed  ## Run the whole test suite
+	$(BIN)/python -m pytest
+
+test-unit: $(BIN)/.installed  ## Run the unit tests only
+	$(BIN)/python -m pytest tests/unit
+
+test-e2e: $(BIN)/.installed  ## Run the end-to-end tests only
+	$(BIN)/python -m pytest tests/e2e
+
+clean:  ## Remove the virtual environment and caches
+	rm -rf $(VENV) .pytest_cache demo-output

@@ -1,0 +1,186 @@
+"""Deliver raw message bytes over SMTP with per-recipient outcomes.
+
+Each thread keeps its own connection per server and reuses it across
+messages; an idle connection is checked with NOOP before reuse and
+reopened when the server has closed it.
+"""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+import ssl
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+log = logging.getLogger(__name__)
+
+# A connection idle for longer than this is probed with NOOP before use.
+_IDLE_PROBE_SECONDS = 2.0
+
+
+@dataclass
+class DeliveryResult:
+    """Outcome per recipient; the values are the server's reply."""
+
+    delivered: list[str] = field(default_factory=list)
+    permanent: dict[str, str] = field(default_factory=dict)
+    temporary: dict[str, str] = field(default_factory=dict)
+    connection_error: str | None = None
+
+
+def reply_is_permanent(code: int) -> bool:
+    """Classify an SMTP reply code: 5xx is permanent, anything else not.
+
+    552 (message too large) is permanent too, as RFC 5321 section 4.5.3.1.10
+    recommends treating it, so it falls in the 5xx rule without exception.
+    """
+    return 500 <= code <= 599
+
+
+@dataclass
+class _Connection:
+    client: smtplib.SMTP
+    last_used: float
+
+
+class SmtpSender:
+    """Send mail to one SMTP server, one reusable connection per thread."""
+
+    def __init__(self, host: str, port: int, timeout: float,
+                 user: str | None = None, password: str | None = None,
+                 use_tls: bool = False,
+                 on_connect: Callable[[], None] | None = None) -> None:
+        self.host = host
+        self.port = port
+        self._timeout = timeout
+        self._user = user
+        self._password = password
+        self._use_tls = use_tls
+        self._on_connect = on_connect
+        self._local = threading.local()
+
+    def send(self, sender: str, recipients: list[str],
+             body: bytes) -> DeliveryResult:
+        """Send ``body`` unchanged to ``recipients`` in one transaction."""
+        result = DeliveryResult()
+        if not recipients:
+            return result
+        try:
+            client = self._connection()
+            refused = client.sendmail(sender, recipients, body,
+                                      self._mail_options(client, body,
+                                                         sender, recipients))
+        except smtplib.SMTPRecipientsRefused as exc:
+            refused = exc.recipients
+        except (smtplib.SMTPSenderRefused, smtplib.SMTPDataError) as exc:
+            self._reset()
+            return _all_refused(recipients, exc.smtp_code, exc.smtp_error)
+        except smtplib.SMTPResponseException as exc:
+            self.close()
+            return _all_refused(recipients, exc.smtp_code, exc.smtp_error)
+        except (smtplib.SMTPException, OSError) as exc:
+            self.close()
+            reason = f"{type(exc).__name__}: {exc}"
+            result.temporary = {r: reason for r in recipients}
+            result.connection_error = reason
+            return result
+        self._mark_used()
+        return _split(recipients, refused)
+
+    def close(self) -> None:
+        """Close this thread's connection; safe to call twice."""
+        connection = getattr(self._local, "connection", None)
+        self._local.connection = None
+        if connection is not None:
+            try:
+                connection.client.quit()
+            except (smtplib.SMTPException, OSError):
+                connection.client.close()
+
+    def _connection(self) -> smtplib.SMTP:
+        connection = getattr(self._local, "connection", None)
+        if connection is not None and self._usable(connection):
+            return connection.client
+        self.close()
+        client = smtplib.SMTP(self.host, self.port, timeout=self._timeout)
+        try:
+            client.ehlo()
+            if self._use_tls:
+                client.starttls(context=ssl.create_default_context())
+                client.ehlo()
+            if self._user:
+                client.login(self._user, self._password or "")
+        except BaseException:
+            client.close()
+            raise
+        if self._on_connect:
+            self._on_connect()
+        self._local.connection = _Connection(client, time.monotonic())
+        return client
+
+    def _usable(self, connection: _Connection) -> bool:
+        if time.monotonic() - connection.last_used < _IDLE_PROBE_SECONDS:
+            return True
+        try:
+            return connection.client.noop()[0] == 250
+        except (smtplib.SMTPException, OSError):
+            return False
+
+    def _mark_used(self) -> None:
+        connection = getattr(self._local, "connection", None)
+        if connection is not None:
+            connection.last_used = time.monotonic()
+
+    def _reset(self) -> None:
+        # smtplib does not send RSET when DATA itself is refused, so the
+        # connection is reset here before it is reused.
+        connection = getattr(self._local, "connection", None)
+        if connection is None:
+            return
+        try:
+            connection.client.rset()
+            connection.last_used = time.monotonic()
+        except (smtplib.SMTPException, OSError):
+            self.close()
+
+    @staticmethod
+    def _mail_options(client: smtplib.SMTP, body: bytes, sender: str,
+                      recipients: list[str]) -> list[str]:
+        options = []
+        if not body.isascii() and client.has_extn("8bitmime"):
+            options.append("BODY=8BITMIME")
+        envelope_ascii = sender.isascii() and all(
+            r.isascii() for r in recipients)
+        if not envelope_ascii and client.has_extn("smtputf8"):
+            options.append("SMTPUTF8")
+        return options
+
+
+def _split(recipients: list[str],
+           refused: dict[str, tuple[int, bytes]]) -> DeliveryResult:
+    result = DeliveryResult()
+    for recipient in recipients:
+        if recipient not in refused:
+            result.delivered.append(recipient)
+            continue
+        code, text = refused[recipient]
+        reply = _reply(code, text)
+        if reply_is_permanent(code):
+            result.permanent[recipient] = reply
+        else:
+            result.temporary[recipient] = reply
+    return result
+
+
+def _all_refused(recipients: list[str], code: int,
+                 text: bytes | str) -> DeliveryResult:
+    return _split(recipients, {r: (code, text) for r in recipients})
+
+
+def _reply(code: int, text: bytes | str) -> str:
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    return f"{code} {text}".strip()

@@ -1,0 +1,36 @@
+"""Start the email worker: ``python3 main.py``."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+
+def main() -> int:
+    from dotenv import load_dotenv
+
+    from email_worker.config import load_settings
+    from email_worker.errors import ConfigError
+    from email_worker.logs import configure_logging
+
+    # Variables already set in the environment win over the .env file.
+    load_dotenv(os.path.join(os.getcwd(), ".env"), override=False)
+    try:
+        settings = load_settings(os.environ)
+    except ConfigError as exc:
+        print(f"email-worker: invalid configuration: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level, settings.log_format)
+
+    from email_worker.worker import Worker
+
+    try:
+        worker = Worker(settings)
+    except OSError as exc:
+        print(f"email-worker: cannot start: {exc}", file=sys.stderr)
+        return 1
+    return worker.run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
