@@ -13,11 +13,24 @@ from pathlib import Path
 from typing import Any
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP
 
 from devstack.ports import free_port
 
 # SES accepts up to 40 MB; aiosmtpd refuses more than 32 MiB by default.
 DATA_SIZE_LIMIT = 64 * 1024 * 1024
+# aiosmtpd rejects lines over 1001 octets (the RFC 5321 limit).  Postfix
+# accepts longer ones, and real mail has them, so the sink accepts them.
+LINE_LENGTH_LIMIT = 1024 * 1024
+
+
+class _LongLineSMTP(SMTP):
+    line_length_limit = LINE_LENGTH_LIMIT
+
+
+class _Controller(Controller):
+    def factory(self) -> SMTP:
+        return _LongLineSMTP(self.handler, **self.SMTP_kwargs)
 
 
 @dataclass(frozen=True)
@@ -69,7 +82,7 @@ class SmtpSink:
     def start(self) -> "SmtpSink":
         if self.folder is not None:
             self.folder.mkdir(parents=True, exist_ok=True)
-        self._controller = Controller(
+        self._controller = _Controller(
             _Handler(self), hostname="127.0.0.1", port=self.port,
             data_size_limit=DATA_SIZE_LIMIT)
         self._controller.start()
