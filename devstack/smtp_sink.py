@@ -6,6 +6,7 @@ given, written there as ``NNNNN.eml`` with a ``NNNNN.json`` envelope.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 from dataclasses import dataclass
@@ -55,6 +56,11 @@ class _Handler:
 
     async def handle_DATA(self, server: Any, session: Any,
                           envelope: Any) -> str:
+        self._sink.data_started()
+        if self._sink.data_delay > 0:
+            # A client that hangs up during the wait cancels this
+            # coroutine, so the message is not stored: it never got 250.
+            await asyncio.sleep(self._sink.data_delay)
         self._sink.store(ReceivedMail(
             mail_from=envelope.mail_from,
             rcpt_tos=tuple(envelope.rcpt_tos),
@@ -67,7 +73,9 @@ class SmtpSink:
     """A real SMTP server on 127.0.0.1 that records what it receives.
 
     ``rcpt_replies`` maps a recipient to the reply its RCPT TO gets, for
-    example ``"550 5.1.1 no such user"``.
+    example ``"550 5.1.1 no such user"``.  ``data_delay`` holds the reply
+    to DATA back by that many seconds, like a slow server; ``data_count``
+    counts the DATA commands whose content arrived, accepted or not.
     """
 
     def __init__(self, port: int | None = None,
@@ -76,6 +84,8 @@ class SmtpSink:
         self.folder = folder
         self.messages: list[ReceivedMail] = []
         self.rcpt_replies: dict[str, str] = {}
+        self.data_delay = 0.0
+        self.data_count = 0
         self._lock = threading.Lock()
         self._controller: Controller | None = None
 
@@ -95,6 +105,10 @@ class SmtpSink:
 
     def reply_for(self, address: str) -> str | None:
         return self.rcpt_replies.get(address.lower())
+
+    def data_started(self) -> None:
+        with self._lock:
+            self.data_count += 1
 
     def store(self, mail: ReceivedMail) -> None:
         with self._lock:

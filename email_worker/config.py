@@ -209,7 +209,8 @@ def _parse_url(raw: str) -> str:
 def _parse_template(raw: str) -> str:
     try:
         name = _expand(raw, "example.com")
-    except (KeyError, IndexError, ValueError):
+    except (AttributeError, KeyError, IndexError, TypeError,
+            ValueError):
         raise ValueError("may only use the placeholders {domain} and "
                          "{domain_dashed}") from None
     if not name or name == raw and "{" in raw:

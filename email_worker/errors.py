@@ -25,7 +25,20 @@ class ConfigError(WorkerError):
 
 
 class TemporaryError(WorkerError):
-    """The message could not be finished now but may succeed later."""
+    """The message could not be finished now but may succeed later.
+
+    ``retry_after`` overrides the growing retry delay, in seconds.
+    """
+
+    retry_after: int | None = None
+
+
+class BounceNotTrackedError(TemporaryError):
+    """A DSN arrived before the bounce-tracking Lambda stored its item."""
+
+    def __init__(self, message_id: str, retry_after: int) -> None:
+        super().__init__(f"no bounce item for SES message {message_id} yet")
+        self.retry_after = retry_after
 
 
 class PoisonMessageError(WorkerError):

@@ -72,7 +72,8 @@ class MessageProcessor:
         logger = MessageLogger(log, notification.ses_message_id
                                or received.message_id, domain)
         context = MessageContext(domain=domain, notification=notification,
-                                 bucket=bucket, log=logger)
+                                 bucket=bucket, log=logger,
+                                 receive_count=received.receive_count)
         return self._run(context, received, has_dlq)
 
     def _run(self, context: MessageContext, received: ReceivedMessage,
@@ -83,6 +84,9 @@ class MessageProcessor:
         except PoisonMessageError as exc:
             return self._poison(logger, received, has_dlq, exc, context)
         except TemporaryError as exc:
+            if exc.retry_after is not None:
+                logger.info("%s; retry in %d s", exc, exc.retry_after)
+                return Disposition(RETRY, "temporary", exc.retry_after)
             logger.warning("temporary failure, will retry: %s", exc)
             return self._retry(received, "temporary")
         except Exception as exc:  # noqa: BLE001 - a bug must not kill the poller

@@ -12,6 +12,7 @@ from email_worker.aws.clients import create_clients
 from email_worker.aws.dynamodb import RulesStore
 from email_worker.aws.s3 import MessageStore
 from email_worker.aws.sqs import DomainQueue
+from email_worker.aws.tracking import BounceStore, ReplyLog
 from email_worker.config import Settings
 from email_worker.health.server import HealthReport, HealthServer
 from email_worker.health.state import DomainHealth
@@ -35,12 +36,22 @@ class Worker:
         smtp = SmtpSender(
             settings.smtp_host, settings.smtp_port, settings.smtp_timeout,
             settings.smtp_user, settings.smtp_pass, settings.smtp_use_tls,
-            on_connect=self._count_smtp_connection)
+            on_connect=lambda: self._count_smtp_connection(
+                settings.smtp_port))
+        # Forwards to served domains go to a local port that needs no
+        # authentication or TLS, so only the relay gets the credentials.
+        internal_smtp = SmtpSender(
+            settings.smtp_host, settings.internal_smtp_port,
+            settings.smtp_timeout,
+            on_connect=lambda: self._count_smtp_connection(
+                settings.internal_smtp_port))
         services = Services(
             settings=settings, store=MessageStore(clients.s3),
             rules=RulesStore(clients.dynamodb, settings.rules_table,
                              settings.blocked_table),
-            smtp=smtp, metrics=self.metrics)
+            smtp=smtp, metrics=self.metrics, internal_smtp=internal_smtp,
+            bounces=BounceStore(clients.dynamodb, settings.messages_table),
+            reply_log=ReplyLog(clients.dynamodb, settings.autoreply_table))
         processor = MessageProcessor(services)
         self.pollers: list[DomainPoller] = []
         healths: list[DomainHealth] = []
@@ -54,7 +65,7 @@ class Worker:
         self.report = HealthReport(
             settings.worker_name, healths, self._domain_info,
             stale_after=settings.poll_wait_seconds + 60)
-        self._smtp = smtp
+        self._smtp_senders = (smtp, internal_smtp)
         self._health_server: HealthServer | None = None
 
     def run(self) -> int:
@@ -104,7 +115,8 @@ class Worker:
             poller.wait_for_poll_thread(deadline - time.monotonic())
         for poller in self.pollers:
             poller.close()
-        self._smtp.close()
+        for sender in self._smtp_senders:
+            sender.close()
         if self._health_server is not None:
             self._health_server.stop()
         log.info("worker %s stopped", self.settings.worker_name)
@@ -125,6 +137,5 @@ class Worker:
                  "worker_threads": self.settings.worker_threads}
                 for poller in self.pollers]
 
-    def _count_smtp_connection(self) -> None:
-        self.metrics.smtp_connections.labels(
-            port=str(self.settings.smtp_port)).inc()
+    def _count_smtp_connection(self, port: int) -> None:
+        self.metrics.smtp_connections.labels(port=str(port)).inc()

@@ -19,7 +19,9 @@ def header_block_end(raw: bytes) -> int:
     line is all headers.
     """
     candidates = []
-    for separator in (b"\r\n\r\n", b"\n\n"):
+    # b"\n\r\n" ends LF-terminated header lines followed by a CRLF
+    # empty line, a mix that the email parser also accepts.
+    for separator in (b"\r\n\r\n", b"\n\n", b"\n\r\n"):
         index = raw.find(separator)
         if index >= 0:
             candidates.append(index + len(separator))

@@ -9,7 +9,7 @@ objects are recognised so that they can be acknowledged and ignored.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote_plus
 
@@ -35,6 +35,7 @@ class Notification:
     sender: str | None
     recipients: tuple[str, ...] | None
     ses_message_id: str | None = None
+    verdicts: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,9 @@ def classify(body: str, domain: str) -> Notification | IgnoredNotification:
     """
     try:
         document = json.loads(body)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, RecursionError) as exc:
+        # json raises RecursionError, not ValueError, for deeply nested
+        # arrays or objects.
         raise PoisonMessageError(f"body is not JSON: {exc}") from None
     return _classify_document(document, domain, depth=0)
 
@@ -86,7 +89,7 @@ def _classify_sns(document: dict[str, Any], domain: str,
         raise PoisonMessageError("SNS Message is not a string")
     try:
         inner = json.loads(message)
-    except ValueError:
+    except (ValueError, RecursionError):
         if "Successfully validated" in message:
             return IgnoredNotification("ses topic validation")
         raise PoisonMessageError("SNS Message is not JSON") from None
@@ -123,7 +126,18 @@ def _classify_ses(document: dict[str, Any], kind: Any,
         recipients=tuple(unique_for_domain(
             [r for r in recipients if isinstance(r, str)], domain)),
         ses_message_id=_optional_str(mail.get("messageId")),
+        verdicts=_verdicts(receipt),
     )
+
+
+def _verdicts(receipt: dict[str, Any]) -> dict[str, str]:
+    """Return the spam and virus verdict statuses, upper-cased."""
+    verdicts = {}
+    for name in ("spam", "virus"):
+        value = receipt.get(f"{name}Verdict")
+        if isinstance(value, dict) and isinstance(value.get("status"), str):
+            verdicts[name] = value["status"].upper()
+    return verdicts
 
 
 def _classify_s3_event(records: list[Any],

@@ -39,6 +39,13 @@ class WorkerMetrics:
             "autoreplies_suppressed_total",
             "Out-of-office replies not sent, by reason.",
             ["domain", "reason"], registry=reg)
+        self.bounces_unmatched = Counter(
+            "bounces_unmatched_total",
+            "SES bounce reports delivered unchanged because no tracking "
+            "item was found in time.", ["domain"], registry=reg)
+        self.forwards_suppressed = Counter(
+            "forwards_suppressed_total", "Forwards not sent, by reason.",
+            ["domain", "reason"], registry=reg)
         self.forwards_sent = Counter(
             "forwards_sent_total", "Forwarded copies sent.",
             ["domain"], registry=reg)

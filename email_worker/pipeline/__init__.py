@@ -7,15 +7,19 @@ from typing import Protocol
 from email_worker.pipeline.context import MessageContext
 from email_worker.pipeline.services import Services
 from email_worker.pipeline.steps.audit import AuditStep
+from email_worker.pipeline.steps.autoreply import AutoReplyStep
 from email_worker.pipeline.steps.blocklist import BlocklistStep
+from email_worker.pipeline.steps.bounce import BounceRewriteStep
 from email_worker.pipeline.steps.deliver import DeliverStep
 from email_worker.pipeline.steps.envelope import EnvelopeStep
 from email_worker.pipeline.steps.fetch import FetchStep
+from email_worker.pipeline.steps.forward import ForwardStep
 from email_worker.pipeline.steps.lookup import LookupStep
 
 # The order of the steps, in one place.  A new feature is a new step
 # class listed in STEP_CLASSES and named here.
-PIPELINE = ("fetch", "envelope", "lookup", "blocklist", "deliver", "audit")
+PIPELINE = ("fetch", "envelope", "lookup", "blocklist", "bounce",
+            "autoreply", "forward", "deliver", "audit")
 
 
 class Step(Protocol):
@@ -25,8 +29,8 @@ class Step(Protocol):
 
 
 STEP_CLASSES = {cls.name: cls for cls in (
-    FetchStep, EnvelopeStep, LookupStep, BlocklistStep, DeliverStep,
-    AuditStep)}
+    FetchStep, EnvelopeStep, LookupStep, BlocklistStep, BounceRewriteStep,
+    AutoReplyStep, ForwardStep, DeliverStep, AuditStep)}
 
 
 def build_steps(services: Services,

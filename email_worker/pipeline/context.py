@@ -25,6 +25,7 @@ class MessageContext:
     notification: Notification
     bucket: str
     log: MessageLogger
+    receive_count: int = 1
     stored: StoredObject | None = None
     body: bytes = b""
     headers: Message | None = None
@@ -37,6 +38,9 @@ class MessageContext:
     failed: dict[str, str] = field(default_factory=dict)
     deferred: dict[str, str] = field(default_factory=dict)
     audit: dict[str, str] = field(default_factory=dict)
+    is_dsn: bool = False
+    already_forwarded: list[str] = field(default_factory=list)
+    forwarded: list[str] = field(default_factory=list)
     status: str | None = None
     finished: bool = False
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from email_worker.aws.dynamodb import RulesStore
 from email_worker.aws.s3 import MessageStore
+from email_worker.aws.tracking import BounceStore, ReplyLog
 from email_worker.config import Settings
 from email_worker.metrics.registry import WorkerMetrics
 from email_worker.smtp.delivery import SmtpSender
@@ -18,3 +19,6 @@ class Services:
     rules: RulesStore
     smtp: SmtpSender
     metrics: WorkerMetrics
+    internal_smtp: SmtpSender
+    bounces: BounceStore
+    reply_log: ReplyLog

@@ -66,12 +66,15 @@ class AuditStep:
             context.stored.metadata if context.stored else {}, fields,
             {"delivered_to": delivered,
              "blocked_recipients": list(context.blocked),
-             "failed_recipients": list(context.failed)})
+             "failed_recipients": list(context.failed),
+             "forwarded_to": context.already_forwarded + context.forwarded})
 
     def _record_progress(self, context: MessageContext) -> None:
-        if not context.delivered or context.stored is None:
+        if context.stored is None:
             return
-        delivered = context.already_delivered + context.delivered
-        metadata = merge_metadata(context.stored.metadata, {},
-                                  {"delivered_to": delivered})
+        if not context.delivered and not context.forwarded:
+            return
+        metadata = merge_metadata(context.stored.metadata, {}, {
+            "delivered_to": context.already_delivered + context.delivered,
+            "forwarded_to": context.already_forwarded + context.forwarded})
         self._store.replace_metadata(context.stored, metadata)

@@ -42,6 +42,7 @@ class EnvelopeStep:
             context.recipients = recipients_from_headers(headers,
                                                          context.domain)
         context.already_delivered = _earlier_deliveries(context)
+        context.already_forwarded = _recorded(context, "forwarded_to")
         if context.already_delivered:
             context.log.info("already delivered to %s on an earlier attempt",
                              ",".join(context.already_delivered))
@@ -64,8 +65,13 @@ def recipients_from_headers(headers: Message, domain: str) -> list[str]:
 
 
 def _earlier_deliveries(context: MessageContext) -> list[str]:
+    done = set(_recorded(context, "delivered_to"))
+    return [r for r in context.recipients if r in done]
+
+
+def _recorded(context: MessageContext, key: str) -> list[str]:
+    """Return the comma list stored under ``key`` in the object metadata."""
     if context.stored is None:
         return []
-    recorded = context.stored.metadata.get("delivered_to", "")
-    done = {normalise(a) for a in recorded.split(",") if a.strip()}
-    return [r for r in context.recipients if r in done]
+    recorded = context.stored.metadata.get(key, "")
+    return [normalise(a) for a in recorded.split(",") if a.strip()]

@@ -1,0 +1,89 @@
+"""Build forwarded copies of a message.
+
+A copy to a served domain keeps the original bytes and gains an X-Loop
+header.  A copy to any other domain is relayed through SES, which accepts
+only verified identities in From, Sender and Return-Path, refuses
+duplicate single-instance headers and reads X-SES-* headers as sending
+instructions; so those headers are rewritten or removed.  The body bytes
+are never changed.
+"""
+
+from __future__ import annotations
+
+from email.message import Message
+from email.utils import formataddr, getaddresses
+
+from email_worker.mail.headers import header_values
+from email_worker.mail.rewrite import (HeaderField, edit_fields,
+                                      replace_fields, strip_unsafe)
+
+LOOP_HEADER = "X-Loop"
+_REMOVED_FOR_SES = {"return-path", "sender", "dkim-signature", "from",
+                    "reply-to"}
+# Fields that may appear only once in a message (RFC 5322 section 3.6);
+# SES rejects a message that repeats one.
+_SINGLE_INSTANCE = {"date", "subject", "to", "cc", "bcc", "message-id",
+                    "in-reply-to", "references", "mime-version",
+                    "content-type", "content-transfer-encoding",
+                    "delivered-to", "list-unsubscribe", "list-id"}
+
+
+def loop_markers(headers: Message) -> set[str]:
+    """Return the addresses named in X-Loop headers, lower-cased."""
+    return {strip_unsafe(v).lower()
+            for v in header_values(headers, LOOP_HEADER)}
+
+
+def received_hops(headers: Message) -> int:
+    return len(headers.get_all("Received", []))
+
+
+def internal_copy(raw: bytes, forwarder: str) -> bytes:
+    """Return the original bytes with an X-Loop header in front."""
+    return replace_fields(raw, set(), [_loop_line(forwarder)])
+
+
+def external_copy(raw: bytes, headers: Message, forwarder: str) -> bytes:
+    """Return a copy that SES accepts from ``forwarder``.
+
+    From becomes the forwarder, with the original author in the display
+    name; Reply-To points to the original author unless the message had
+    one.
+    """
+    author_name, author = _author(headers)
+    display = f"{author_name} at {author}" if author_name else author
+    new_from = formataddr((strip_unsafe(display), forwarder),
+                          charset="utf-8")
+    reply_to = header_values(headers, "Reply-To")
+    reply_to_value = strip_unsafe(reply_to[0]) if reply_to else author
+    prepend = [_loop_line(forwarder), b"From: " + new_from.encode("ascii")]
+    if reply_to_value:
+        prepend.append(b"Reply-To: " + _ascii(reply_to_value))
+    return edit_fields(raw, _removed_for_ses, prepend)
+
+
+def _removed_for_ses(field: HeaderField, index: int) -> bool:
+    if field.name in _REMOVED_FOR_SES or field.name.startswith("x-ses-"):
+        return True
+    return field.name in _SINGLE_INSTANCE and index > 0
+
+
+def _author(headers: Message) -> tuple[str, str]:
+    pairs = getaddresses(header_values(headers, "From"))
+    for name, address in pairs:
+        if "@" in address:
+            return strip_unsafe(name), strip_unsafe(address).lower()
+    return "", ""
+
+
+def _loop_line(forwarder: str) -> bytes:
+    return f"{LOOP_HEADER}: {strip_unsafe(forwarder)}".encode("ascii",
+                                                              "replace")
+
+
+def _ascii(value: str) -> bytes:
+    if value.isascii():
+        return value.encode("ascii")
+    pairs = getaddresses([value])
+    return ", ".join(formataddr(p, charset="utf-8")
+                     for p in pairs).encode("ascii", "replace")
