@@ -95,7 +95,8 @@ class TestSesReceived:
         "sqs_body_sns_wrapped_ses_received.json",
         "sqs_body_ses_received_raw_delivery.json",
     ], ids=["sns_wrapped", "raw_delivery"])
-    def done(self, request: pytest.FixtureRequest, literal_aws: LocalAws,
+    @classmethod
+    def done(cls, request: pytest.FixtureRequest, literal_aws: LocalAws,
              tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         yield from run_body(literal_aws, tmp_path_factory.mktemp("ses"),
                             fixture_text(request.param), SES_KEY)
@@ -120,7 +121,8 @@ class TestSesReceived:
 class TestS3Event:
 
     @pytest.fixture(scope="class")
-    def done(self, literal_aws: LocalAws,
+    @classmethod
+    def done(cls, literal_aws: LocalAws,
              tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         yield from run_body(
             literal_aws, tmp_path_factory.mktemp("s3event"),
@@ -148,7 +150,8 @@ class TestS3Event:
 class TestS3TestEvent:
 
     @pytest.fixture(scope="class")
-    def done(self, literal_aws: LocalAws,
+    @classmethod
+    def done(cls, literal_aws: LocalAws,
              tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         """Queue a test event, then a real message, and let both finish.
 

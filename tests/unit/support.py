@@ -88,9 +88,11 @@ class RecordingStore:
 
 def make_services(store: Any = None, rules: Any = None, smtp: Any = None,
                   **settings: Any) -> Services:
+    """Build Services with stubs; unused clients stay None."""
     return Services(settings=make_settings(**settings),
                     store=store if store is not None else RecordingStore(),
-                    rules=rules, smtp=smtp, metrics=WorkerMetrics())
+                    rules=rules, smtp=smtp, metrics=WorkerMetrics(),
+                    internal_smtp=None, bounces=None, reply_log=None)
 
 
 def stored_object(body: bytes = b"Subject: hi\r\n\r\nbody\r\n",
