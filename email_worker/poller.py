@@ -21,8 +21,7 @@ from email_worker.config import Settings
 from email_worker.errors import AwsError
 from email_worker.health.state import DomainHealth
 from email_worker.metrics.registry import WorkerMetrics
-from email_worker.processor import (DELETE, LEAVE_FOR_DLQ, Disposition,
-                                    MessageProcessor)
+from email_worker.processor import DELETE, Disposition, MessageProcessor
 
 log = logging.getLogger(__name__)
 
@@ -183,10 +182,8 @@ class DomainPoller:
             if flush:
                 self.flush_deletes()
             return
-        delay = 0 if disposition.action == LEAVE_FOR_DLQ \
-            else disposition.delay
         try:
-            self._queue.change_visibility([handle], delay)
+            self._queue.change_visibility([handle], disposition.delay)
         except AwsError as exc:
             log.warning("%s %s: could not set the retry delay; the message "
                         "returns after its visibility timeout: %s",

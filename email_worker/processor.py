@@ -124,7 +124,11 @@ class MessageProcessor:
             logger.error("giving up after %d attempts, leaving it for the "
                          "dead-letter queue: %s; body: %r",
                          received.receive_count, exc, body)
-            return Disposition(LEAVE_FOR_DLQ, "dead_lettered")
+            # SQS moves the message on a receive after its own
+            # maxReceiveCount, so it is released with the usual delay
+            # rather than at once, which would receive it in a tight loop.
+            return Disposition(LEAVE_FOR_DLQ, "dead_lettered",
+                               self._retry_delay(received.receive_count))
         logger.error("giving up after %d attempts and deleting it (no "
                      "dead-letter queue): %s; body: %r",
                      received.receive_count, exc, body)

@@ -395,6 +395,18 @@ def as_stored_by_ses(raw: bytes) -> bytes:
     return re.sub(rb"\r?\n", b"\r\n", raw)
 
 
+def build_message(sender: str, to: str, subject: str,
+                  body: str = "Hello.", **headers: str) -> bytes:
+    """A small CRLF message; extra headers as ``Name_With_Dashes=value``."""
+    lines = [f"From: {sender}", f"To: {to}", f"Subject: {subject}",
+             f"Message-ID: <{uuid.uuid4().hex}@e2e.example>",
+             "Date: Thu, 04 Dec 2025 15:00:00 +0000", "MIME-Version: 1.0",
+             "Content-Type: text/plain; charset=us-ascii"]
+    lines += [f"{name.replace('_', '-')}: {value}"
+              for name, value in headers.items()]
+    return ("\r\n".join(lines) + "\r\n\r\n" + body + "\r\n").encode()
+
+
 def make_stack(aws: LocalAws, domains: tuple[str, str],
                folder: Path) -> Stack:
     stack = Stack(aws=aws, sink=SmtpSink().start(), domains=domains,
