@@ -116,7 +116,7 @@ class Worker:
         for poller in self.pollers:
             poller.close()
         for sender in self._smtp_senders:
-            sender.close()
+            sender.close_all()
         if self._health_server is not None:
             self._health_server.stop()
         log.info("worker %s stopped", self.settings.worker_name)

@@ -61,6 +61,8 @@ class SmtpSender:
         self._use_tls = use_tls
         self._on_connect = on_connect
         self._local = threading.local()
+        self._open: set[smtplib.SMTP] = set()
+        self._open_lock = threading.Lock()
 
     def send(self, sender: str, recipients: list[str],
              body: bytes) -> DeliveryResult:
@@ -95,10 +97,22 @@ class SmtpSender:
         connection = getattr(self._local, "connection", None)
         self._local.connection = None
         if connection is not None:
-            try:
-                connection.client.quit()
-            except (smtplib.SMTPException, OSError):
-                connection.client.close()
+            self._quit(connection.client)
+
+    def close_all(self) -> None:
+        """Close every thread's connection, for shutdown."""
+        with self._open_lock:
+            clients = list(self._open)
+        for client in clients:
+            self._quit(client)
+
+    def _quit(self, client: smtplib.SMTP) -> None:
+        with self._open_lock:
+            self._open.discard(client)
+        try:
+            client.quit()
+        except (smtplib.SMTPException, OSError):
+            client.close()
 
     def _connection(self) -> smtplib.SMTP:
         connection = getattr(self._local, "connection", None)
@@ -118,6 +132,8 @@ class SmtpSender:
             raise
         if self._on_connect:
             self._on_connect()
+        with self._open_lock:
+            self._open.add(client)
         self._local.connection = _Connection(client, time.monotonic())
         return client
 
