@@ -20,13 +20,13 @@ demo: $(BIN)/.installed  ## Run the worker on a local AWS endpoint and SMTP serv
 	$(BIN)/python -m devstack.demo $(if $(MAIL),--mail "$(MAIL)")
 
 test: $(BIN)/.installed  ## Run the whole test suite
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2
 
 test-unit: $(BIN)/.installed  ## Run the unit tests only
-	$(BIN)/python -m pytest tests/unit
+	$(BIN)/python -m pytest -n 2 tests/unit
 
 test-e2e: $(BIN)/.installed  ## Run the end-to-end tests only
-	$(BIN)/python -m pytest tests/e2e
+	$(BIN)/python -m pytest -n 2 tests/e2e
 
 clean:  ## Remove the virtual environment and caches
 	rm -rf $(VENV) .pytest_cache demo-output

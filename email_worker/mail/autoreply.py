@@ -35,6 +35,7 @@ def suppression_reason(headers: Message, sender: str, recipient: str,
         ("self", sender == recipient),
         ("system_sender", _is_system_sender(sender)),
         ("auto_submitted", _is_auto_submitted(headers)),
+        ("report", _is_report(headers)),
         ("precedence", _is_bulk(headers)),
         ("list", _has_list_header(headers)),
         ("auto_response_suppress", _suppresses_replies(headers)),
@@ -61,8 +62,16 @@ def _is_auto_submitted(headers: Message) -> bool:
 
 
 def _is_system_sender(sender: str) -> bool:
-    local = sender.rpartition("@")[0].lower()
+    # "Return-Path: <MAILER-DAEMON>" names a local part with no domain.
+    local = sender.rpartition("@")[0] if "@" in sender else sender
+    local = local.lower()
     return bool(local) and bool(_SYSTEM_LOCAL_PARTS.match(local))
+
+
+def _is_report(headers: Message) -> bool:
+    # RFC 6522 reports (delivery status, read receipts, abuse feedback)
+    # are machine-generated even when they lack Auto-Submitted.
+    return headers.get_content_type() == "multipart/report"
 
 
 def _is_bulk(headers: Message) -> bool:

@@ -10,6 +10,7 @@ are never changed.
 
 from __future__ import annotations
 
+from email.header import decode_header, make_header
 from email.message import Message
 from email.utils import formataddr, getaddresses
 
@@ -72,8 +73,18 @@ def _author(headers: Message) -> tuple[str, str]:
     pairs = getaddresses(header_values(headers, "From"))
     for name, address in pairs:
         if "@" in address:
-            return strip_unsafe(name), strip_unsafe(address).lower()
+            return _decoded(name), strip_unsafe(address).lower()
     return "", ""
+
+
+def _decoded(name: str) -> str:
+    # The name goes into a quoted string, where RFC 2047 section 5 does
+    # not allow encoded-words, so decode them; formataddr re-encodes.
+    try:
+        name = str(make_header(decode_header(name)))
+    except (ValueError, LookupError, UnicodeError):
+        pass
+    return strip_unsafe(name)
 
 
 def _loop_line(forwarder: str) -> bytes:

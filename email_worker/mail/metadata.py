@@ -61,4 +61,10 @@ def merge_metadata(existing: dict[str, str], fields: dict[str, str],
                      - sum(len(n) for n in names[position:]))
         share = max(0, remaining // (len(names) - position))
         merged[name] = truncated_list(lists[name], share)
+    # With existing metadata near the limit even "+N more" may not fit;
+    # then the lists are left out rather than failing the copy.
+    for name in reversed(names):
+        if metadata_size(merged) <= METADATA_LIMIT_BYTES:
+            break
+        del merged[name]
     return merged

@@ -101,6 +101,7 @@ class WorkerProcess:
         self.stderr_path = folder / f"{name}.stderr"
         self.stdout_path = folder / f"{name}.stdout"
         self.process: subprocess.Popen[bytes] | None = None
+        self.signalled_at: float | None = None
         self.stopped_after: float | None = None
 
     @property
@@ -147,15 +148,18 @@ class WorkerProcess:
 
     def send_signal(self, signum: int = signal.SIGTERM) -> None:
         assert self.process is not None
+        if self.signalled_at is None:
+            self.signalled_at = time.monotonic()
         self.process.send_signal(signum)
 
     def stop(self, signum: int = signal.SIGTERM,
              timeout: float = 45.0) -> int:
-        """Send ``signum`` and wait for the exit; remember how long."""
+        """Send ``signum`` unless already sent, wait for the exit and
+        remember how long it took from the first signal."""
         assert self.process is not None
         if self.process.poll() is None:
-            sent = time.monotonic()
-            self.process.send_signal(signum)
+            if self.signalled_at is None:
+                self.send_signal(signum)
             try:
                 self.process.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
@@ -163,7 +167,8 @@ class WorkerProcess:
                 raise AssertionError(
                     f"worker did not exit within {timeout:.0f} s of "
                     f"{signal.Signals(signum).name}") from None
-            self.stopped_after = time.monotonic() - sent
+            assert self.signalled_at is not None
+            self.stopped_after = time.monotonic() - self.signalled_at
         return int(self.process.returncode)
 
     def kill(self) -> None:

@@ -64,6 +64,7 @@ def test_recipients_other_domain_not_delivered(done: Stack) -> None:
 
 
 def test_recipients_null_sender_uses_empty_reverse_path(done: Stack) -> None:
+    # The SMTP server records ``MAIL FROM:<>`` as "<>".
     senders = [m.mail_from for m in done.sink.received()
                if m.rcpt_tos == (f"erin@{done.net}",)]
-    assert senders == [""]
+    assert senders == ["<>"]

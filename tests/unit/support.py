@@ -36,7 +36,7 @@ def shared_file(*parts: str) -> Path:
 def corpus_params() -> list[Any]:
     """Return one pytest.param per real-mail corpus message.
 
-    Without the corpus the list holds a single skipped parameter, so
+    Without the corpus the list contains one skipped parameter, so
     the report names the missing folder instead of collecting nothing.
     """
     root = shared_dir() / "corpus"
@@ -88,7 +88,7 @@ class RecordingStore:
 
 def make_services(store: Any = None, rules: Any = None, smtp: Any = None,
                   **settings: Any) -> Services:
-    """Build Services with stubs; unused clients stay None."""
+    """Build Services from stubs. Clients not passed in stay None."""
     return Services(settings=make_settings(**settings),
                     store=store if store is not None else RecordingStore(),
                     rules=rules, smtp=smtp, metrics=WorkerMetrics(),
@@ -107,7 +107,7 @@ def make_context(recipients: list[str] | None = None,
                  body: bytes = b"From: dave@example.net\r\n\r\nhi\r\n",
                  rules: RecipientRules | None = None,
                  stored: StoredObject | None = None) -> MessageContext:
-    """Build a context as it stands after the envelope step."""
+    """Build a context in the state the envelope step leaves it."""
     recipients = list(recipients if recipients is not None
                       else ["alice@example.com"])
     notification = Notification(kind="ses", bucket=BUCKET, key=KEY,

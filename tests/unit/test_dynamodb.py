@@ -13,7 +13,7 @@ BLOCKED = "email-blocked-senders"
 
 
 class StubDynamoDb:
-    """Answer batch_get_item from in-memory tables of typed items."""
+    """Return batch_get_item results from in-memory tables of typed items."""
 
     def __init__(self, tables=None, unprocessed_rounds=0, error=None):
         self.tables = tables or {RULES: {}, BLOCKED: {}}

@@ -37,7 +37,7 @@ def test_block_end_ignores_blank_lines_in_body():
     assert header_block_end(raw) == len(b"Subject: x\r\n\r\n")
 
 
-def test_block_end_without_blank_line_is_whole_message():
+def test_block_end_no_blank_line():
     raw = b"Subject: only headers\r\nX-Test: 1\r\n"
     assert header_block_end(raw) == len(raw)
 
@@ -75,7 +75,7 @@ def test_parse_headers_undecodable_byte_tolerated():
     assert headers["From"] == "a@example.net"
 
 
-def test_parse_headers_mbox_from_line_is_not_a_header():
+def test_parse_headers_skips_mbox_line():
     raw = (b"From sender@example.net Mon Mar 18 11:39:41 2013\n"
            b"From: sender@example.net\nSubject: x\n\nbody\n")
     headers = parse_headers(raw)

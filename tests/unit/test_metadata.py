@@ -8,7 +8,7 @@ from email_worker.mail.metadata import (METADATA_LIMIT_BYTES, ascii_value,
                                         merge_metadata, metadata_size,
                                         truncated_list)
 
-# Client-side encryption keys as SES stores them; they must survive.
+# Client-side encryption keys as SES stores them. They must survive.
 KMS_METADATA = {
     "x-amz-key-v2": "A" * 248,
     "x-amz-iv": "B" * 16,

@@ -14,7 +14,7 @@ QUEUE_URL = "http://127.0.0.1:5000/123456789012/example-com-queue"
 
 
 class StubSqs:
-    """Record SQS calls; fail chosen batch entries by receipt handle."""
+    """Record SQS calls and report chosen receipt handles as Failed."""
 
     def __init__(self, messages=None, failing_handles=(), error=None):
         self.messages = messages or []
