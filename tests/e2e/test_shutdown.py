@@ -55,17 +55,35 @@ def stop_during_data(stack: Stack, data_delay: float,
     wait_until(lambda: stack.sink.data_count >= 1,
                what="a message in DATA", worker=worker)
     worker.send_signal()
-    health_status = None
-    try:
-        health_status = worker.get(worker.health_port, "/health")[0]
-    except OSError:
-        pass
+    health_status = first_unhealthy_status(worker)
     status = worker.stop(timeout=shutdown_timeout + 30)
     stopped = Stopped(stack, worker, status, shutdown_timeout,
                       health_status, keys)
     stopped.hidden = not_visible(stopped)
     stopped.queued = queued_keys(stopped)
     return stopped
+
+
+def first_unhealthy_status(worker: WorkerProcess) -> int | None:
+    """Poll /health until it answers other than 200; None if it never
+    does before the worker stops serving it."""
+    seen: list[int] = []
+
+    def answered_unhealthy() -> bool:
+        try:
+            status = worker.get(worker.health_port, "/health")[0]
+        except OSError:
+            return True
+        if status != 200:
+            seen.append(status)
+            return True
+        return False
+    try:
+        wait_until(answered_unhealthy, timeout=10, interval=0.05,
+                   what="/health to report the shutdown")
+    except AssertionError:
+        return 200
+    return seen[0] if seen else None
 
 
 def queued_keys(stopped: Stopped) -> list[str]:

@@ -1,5 +1,5 @@
-"""Out-of-office replies: when to stay quiet (RFC 3834, RFC 5230) and
-what a reply carries."""
+"""Out-of-office replies, when they are suppressed (RFC 3834, RFC 5230),
+and what a reply contains."""
 
 from __future__ import annotations
 
@@ -47,8 +47,9 @@ def bounce_corpus(content_type: str | None = None) -> list[object]:
         files = [path for path in files if parse_headers(
             path.read_bytes()).get_content_type() == content_type]
     if not files:
-        why = f"no matching bounce corpus under {folder}"
-        return [pytest.param(None, marks=pytest.mark.skip(reason=why))]
+        missing = pytest.mark.skip(
+            reason=f"no matching bounce corpus under {folder}")
+        return [pytest.param(None, marks=missing)]
     return [pytest.param(path, id=path.name) for path in files]
 
 
@@ -202,7 +203,7 @@ def test_suppression_fixture_auto_reply():
     assert suppression_reason(headers, sender, ALICE, {}) is not None
 
 
-def test_suppression_fixture_auto_reply_from_headers_alone():
+def test_suppression_fixture_headers_alone():
     raw = shared_file("fixtures", "auto_reply_do_not_answer.eml")
     headers = parse_headers(raw.read_bytes())
     assert suppression_reason(headers, "carol@example.net", ALICE,
@@ -218,8 +219,8 @@ def test_suppression_fixture_inbound_allows_reply():
 
 @pytest.mark.parametrize("path", bounce_corpus())
 def test_suppression_corpus_bounce_with_null_sender(path: Path):
-    # RFC 5321 section 4.5.5: non-delivery reports use a null reverse-path,
-    # which SES reports as an empty mail.source.
+    # Non-delivery reports use a null reverse-path (RFC 5321 section
+    # 4.5.5), which SES reports as an empty mail.source.
     headers = parse_headers(path.read_bytes())
     assert suppression_reason(headers, "", first_to(headers), {}) \
         is not None
@@ -298,7 +299,7 @@ def test_reply_subject_crlf_kept_on_subject():
     assert reply["Subject"] == "Away Bcc: victim@example.org"
 
 
-def test_reply_original_subject_lf_adds_no_header_line():
+def test_reply_original_subject_line_break():
     base = PLAIN.replace("Subject: Q1 numbers",
                          "Subject: =?UTF-8?Q?a=0D=0ABcc:_x@example.org?=")
     reply = reply_to_plain(None, base)
@@ -320,7 +321,7 @@ def test_reply_references_without_parent_references():
     assert reply["References"] == "<q1.1@mail.example.net>"
 
 
-def test_reply_without_original_id_has_no_in_reply_to():
+def test_reply_without_original_id():
     base = PLAIN.replace("Message-ID: <q1.1@mail.example.net>\r\n", "")
     reply = parsed(reply_to_plain(None, base))
     assert reply["In-Reply-To"] is None

@@ -1,4 +1,5 @@
-"""SES bounce reports are recognised and read; other bounces are not."""
+"""SES bounce reports are recognised and read, and other bounces are
+not."""
 
 from __future__ import annotations
 
@@ -143,7 +144,7 @@ def test_read_bounce_original_id_regional():
     assert read_ses_bounce(eu_west_dsn()).original_message_id == EU_WEST_ID
 
 
-def test_read_bounce_two_recipients_lower_cased_in_order():
+def test_read_bounce_two_recipients_normalised():
     report = read_ses_bounce(eu_west_dsn())
     assert report.failed_recipients == ("old.address@example.net",
                                         "frank@example.net")

@@ -4,6 +4,7 @@ are rewritten so SES accepts them, and both carry X-Loop."""
 from __future__ import annotations
 
 import email
+import re
 from email import policy
 
 import pytest
@@ -156,6 +157,17 @@ def test_external_copy_from_encoded_name_decoded():
     name = parsed(copy)["From"].addresses[0].display_name
     assert "Jörg Müller" in name
     assert "joerg@example.net" in name
+
+
+def test_external_copy_from_no_encoded_word_in_quotes():
+    # Mail readers do not decode an encoded-word inside a quoted string
+    # (RFC 2047 section 5), so the name would show as raw =?UTF-8?... text.
+    raw = inbound().replace(
+        b"From: Dave Example <dave@example.net>",
+        b"From: =?UTF-8?Q?J=C3=B6rg?= <joerg@example.net>")
+    from_line = next(line for line in external(raw).split(b"\r\n")
+                     if line.startswith(b"From:"))
+    assert re.search(rb'"[^"]*=\?[^"]*"', from_line) is None
 
 
 def test_external_copy_from_line_is_ascii():

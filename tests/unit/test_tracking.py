@@ -196,7 +196,7 @@ def test_reply_log_item_attributes(aws, sender):
     assert item["expiresAt"] == {"N": "1742032800"}
 
 
-def test_reply_log_missing_table_falls_back_to_memory(aws, sender):
+def test_reply_log_missing_table_uses_memory(aws, sender):
     log = ReplyLog(aws.dynamodb, "no-such-reply-table", clock=Clock())
     assert log.claim(ALICE, sender, DAY) is True
     assert log.claim(ALICE, sender, DAY) is False
