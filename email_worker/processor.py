@@ -27,7 +27,7 @@ _BODY_LOG_LIMIT = 500
 
 @dataclass(frozen=True)
 class Disposition:
-    """What to do with the SQS message, and the status to count."""
+    """The action for the SQS message, with the status to count."""
 
     action: str
     status: str
@@ -35,7 +35,11 @@ class Disposition:
 
 
 class MessageProcessor:
-    """Run the pipeline for one message; never raises for bad input."""
+    """Run the pipeline for one message and choose its disposition.
+
+    Bad input and unexpected step errors become a Disposition, so that
+    process() does not raise for them.
+    """
 
     def __init__(self, services: Services,
                  steps: list[Step] | None = None) -> None:

@@ -67,28 +67,46 @@ class SmtpSender:
     def send(self, sender: str, recipients: list[str],
              body: bytes) -> DeliveryResult:
         """Send ``body`` unchanged to ``recipients`` in one transaction."""
-        result = DeliveryResult()
         if not recipients:
-            return result
+            return DeliveryResult()
+        reused = getattr(self._local, "connection", None) is not None
         try:
-            client = self._connection()
-            refused = client.sendmail(sender, recipients, body,
-                                      self._mail_options(client, body,
-                                                         sender, recipients))
+            return self._transaction(sender, recipients, body)
+        except smtplib.SMTPServerDisconnected as exc:
+            self.close()
+            if not reused:
+                return _unavailable(recipients, exc)
+        except (smtplib.SMTPException, OSError) as exc:
+            self.close()
+            return _unavailable(recipients, exc)
+        # A server may close an idle connection between uses; one retry
+        # on a fresh connection tells that apart from a server that is
+        # down.
+        try:
+            return self._transaction(sender, recipients, body)
+        except (smtplib.SMTPException, OSError) as exc:
+            self.close()
+            return _unavailable(recipients, exc)
+
+    def _transaction(self, sender: str, recipients: list[str],
+                     body: bytes) -> DeliveryResult:
+        client = self._connection()
+        options = self._mail_options(client, body, sender, recipients)
+        try:
+            refused = client.sendmail(sender, recipients, body, options)
         except smtplib.SMTPRecipientsRefused as exc:
             refused = exc.recipients
+            if any(code == 421 for code, _text in refused.values()):
+                # smtplib has closed the connection after the 421.
+                self.close()
         except (smtplib.SMTPSenderRefused, smtplib.SMTPDataError) as exc:
             self._reset()
             return _all_refused(recipients, exc.smtp_code, exc.smtp_error)
+        except smtplib.SMTPServerDisconnected:
+            raise
         except smtplib.SMTPResponseException as exc:
             self.close()
             return _all_refused(recipients, exc.smtp_code, exc.smtp_error)
-        except (smtplib.SMTPException, OSError) as exc:
-            self.close()
-            reason = f"{type(exc).__name__}: {exc}"
-            result.temporary = {r: reason for r in recipients}
-            result.connection_error = reason
-            return result
         self._mark_used()
         return _split(recipients, refused)
 
@@ -189,6 +207,12 @@ def _split(recipients: list[str],
         else:
             result.temporary[recipient] = reply
     return result
+
+
+def _unavailable(recipients: list[str], exc: Exception) -> DeliveryResult:
+    reason = f"{type(exc).__name__}: {exc}"
+    return DeliveryResult(temporary={r: reason for r in recipients},
+                          connection_error=reason)
 
 
 def _all_refused(recipients: list[str], code: int,
