@@ -7,8 +7,9 @@ import time
 from dataclasses import dataclass
 
 from email_worker.aws.sqs import ReceivedMessage
-from email_worker.errors import PoisonMessageError, TemporaryError, \
-    WorkerError
+from email_worker.errors import PoisonMessageError, TemporaryAwsError, \
+    TemporaryError, WorkerError
+from email_worker.health.state import DependencyHealth
 from email_worker.logs import MessageLogger
 from email_worker.mail.notification import IgnoredNotification, classify
 from email_worker.pipeline import Step, build_steps, run_steps
@@ -42,12 +43,14 @@ class MessageProcessor:
     """
 
     def __init__(self, services: Services,
-                 steps: list[Step] | None = None) -> None:
+                 steps: list[Step] | None = None,
+                 dependencies: DependencyHealth | None = None) -> None:
         self._services = services
         self._settings = services.settings
         self._metrics = services.metrics
         self._steps = steps if steps is not None else build_steps(services)
         self._audit = AuditStep(services)
+        self._dependencies = dependencies or DependencyHealth()
 
     def process(self, domain: str, received: ReceivedMessage,
                 has_dead_letter_queue: bool) -> Disposition:
@@ -87,6 +90,11 @@ class MessageProcessor:
             run_steps(self._steps, context)
         except PoisonMessageError as exc:
             return self._poison(logger, received, has_dlq, exc, context)
+        except TemporaryAwsError as exc:
+            if self._dependencies.record_failure(exc.service, str(exc)):
+                logger.error("AWS %s unavailable, messages are retried "
+                             "until it recovers: %s", exc.service, exc)
+            return self._retry(received, "temporary")
         except TemporaryError as exc:
             if exc.retry_after is not None:
                 logger.info("%s; retry in %d s", exc, exc.retry_after)
@@ -96,6 +104,7 @@ class MessageProcessor:
         except Exception as exc:  # noqa: BLE001 - a bug must not kill the poller
             logger.exception("unexpected error in the pipeline")
             return self._poison(logger, received, has_dlq, exc, context)
+        self._dependencies.record_success()
         if context.deferred:
             logger.info("%d recipient(s) deferred; retry in %d s",
                         len(context.deferred),

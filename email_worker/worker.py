@@ -15,7 +15,7 @@ from email_worker.aws.sqs import DomainQueue
 from email_worker.aws.tracking import BounceStore, ReplyLog
 from email_worker.config import Settings
 from email_worker.health.server import HealthReport, HealthServer
-from email_worker.health.state import DomainHealth
+from email_worker.health.state import DependencyHealth, DomainHealth
 from email_worker.metrics.registry import WorkerMetrics
 from email_worker.pipeline.services import Services
 from email_worker.poller import DomainPoller
@@ -52,7 +52,8 @@ class Worker:
             smtp=smtp, metrics=self.metrics, internal_smtp=internal_smtp,
             bounces=BounceStore(clients.dynamodb, settings.messages_table),
             reply_log=ReplyLog(clients.dynamodb, settings.autoreply_table))
-        processor = MessageProcessor(services)
+        dependencies = DependencyHealth()
+        processor = MessageProcessor(services, dependencies=dependencies)
         self.pollers: list[DomainPoller] = []
         healths: list[DomainHealth] = []
         for domain in settings.domains:
@@ -64,7 +65,8 @@ class Worker:
                 processor, settings, self.metrics, health, self.stop_event))
         self.report = HealthReport(
             settings.worker_name, healths, self._domain_info,
-            stale_after=settings.poll_wait_seconds + 60)
+            stale_after=settings.poll_wait_seconds + 60,
+            dependencies=dependencies)
         self._smtp_senders = (smtp, internal_smtp)
         self._health_server: HealthServer | None = None
 

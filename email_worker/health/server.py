@@ -10,7 +10,8 @@ from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 
-from email_worker.health.state import DomainHealth, DomainSnapshot
+from email_worker.health.state import (DependencyHealth, DomainHealth,
+                                       DomainSnapshot)
 
 log = logging.getLogger(__name__)
 
@@ -20,12 +21,15 @@ class HealthReport:
 
     A domain is unhealthy when its thread is dead, when it has not
     completed a receive for ``stale_after`` seconds, or while shutting
-    down.
+    down.  The worker is also unhealthy while an AWS service has failed
+    for longer than ``dependency_grace`` seconds.
     """
 
     def __init__(self, worker_name: str, domains: list[DomainHealth],
                  domain_info: Callable[[], list[dict[str, Any]]],
                  stale_after: float,
+                 dependencies: DependencyHealth | None = None,
+                 dependency_grace: float = 300.0,
                  clock: Callable[[], float] = time.time) -> None:
         self.worker_name = worker_name
         self.domains = domains
@@ -33,6 +37,8 @@ class HealthReport:
         self.stale_after = stale_after
         self.started = clock()
         self.shutting_down = False
+        self.dependencies = dependencies or DependencyHealth()
+        self.dependency_grace = dependency_grace
         self._clock = clock
 
     def health(self) -> tuple[int, dict[str, Any]]:
@@ -44,14 +50,24 @@ class HealthReport:
             entry = self._entry(snapshot, now)
             healthy = healthy and entry["healthy"]
             entries[snapshot.domain] = entry
+        failing = self._failing_dependencies(now)
+        healthy = healthy and not any(f["unhealthy"] for f in
+                                      failing.values())
         body = {
             "status": "healthy" if healthy else "unhealthy",
             "worker": self.worker_name,
             "uptime_seconds": round(now - self.started, 1),
             "shutting_down": self.shutting_down,
             "domains": entries,
+            "failing_dependencies": failing,
         }
         return (200 if healthy else 503), body
+
+    def _failing_dependencies(self, now: float) -> dict[str, Any]:
+        return {service: {"error": error, "since": _iso(since),
+                          "unhealthy": now - since > self.dependency_grace}
+                for service, (error, since)
+                in self.dependencies.failures().items()}
 
     def _entry(self, snapshot: DomainSnapshot, now: float) -> dict[str, Any]:
         reference = snapshot.last_poll or self.started

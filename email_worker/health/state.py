@@ -65,3 +65,42 @@ class DomainHealth:
                                   self._last_poll, self._processed,
                                   self._failed, self._last_error,
                                   self._error_since)
+
+
+class DependencyHealth:
+    """Failures of AWS services seen while processing messages.
+
+    A failure is logged when it first appears and then at most once per
+    ``log_interval`` seconds; any message that finishes clears them.
+    """
+
+    def __init__(self, log_interval: float = 60.0,
+                 clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+        self._log_interval = log_interval
+        self._lock = threading.Lock()
+        self._failures: dict[str, tuple[str, float, float]] = {}
+
+    def record_failure(self, service: str, error: str) -> bool:
+        """Store a failure; return True when it should be logged now."""
+        now = self._clock()
+        with self._lock:
+            previous = self._failures.get(service)
+            if previous is None:
+                self._failures[service] = (error, now, now)
+                return True
+            _error, since, logged = previous
+            should_log = now - logged >= self._log_interval
+            self._failures[service] = (error, since,
+                                       now if should_log else logged)
+            return should_log
+
+    def record_success(self) -> None:
+        with self._lock:
+            self._failures.clear()
+
+    def failures(self) -> dict[str, tuple[str, float]]:
+        """Return each failing service with its last error and start time."""
+        with self._lock:
+            return {service: (error, since) for service, (error, since, _)
+                    in self._failures.items()}
