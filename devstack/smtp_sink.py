@@ -73,8 +73,8 @@ class SmtpSink:
     """A real SMTP server on 127.0.0.1 that records what it receives.
 
     ``rcpt_replies`` maps a recipient to the reply its RCPT TO gets, for
-    example ``"550 5.1.1 no such user"``.  ``data_delay`` holds the reply
-    to DATA back by that many seconds, like a slow server; ``data_count``
+    example ``"550 5.1.1 no such user"``.  ``data_delay`` delays the reply
+    to DATA by that many seconds, like a slow server, and ``data_count``
     counts the DATA commands whose content arrived, accepted or not.
     """
 

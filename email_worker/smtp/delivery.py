@@ -62,6 +62,9 @@ class SmtpSender:
         self._on_connect = on_connect
         self._local = threading.local()
         self._open: set[smtplib.SMTP] = set()
+        # Connections inside a transaction: smtplib is not thread-safe,
+        # so close_all leaves them to the thread that uses them.
+        self._busy: set[smtplib.SMTP] = set()
         self._open_lock = threading.Lock()
 
     def send(self, sender: str, recipients: list[str],
@@ -92,6 +95,8 @@ class SmtpSender:
                      body: bytes) -> DeliveryResult:
         client = self._connection()
         options = self._mail_options(client, body, sender, recipients)
+        with self._open_lock:
+            self._busy.add(client)
         try:
             refused = client.sendmail(sender, recipients, body, options)
         except smtplib.SMTPRecipientsRefused as exc:
@@ -107,6 +112,9 @@ class SmtpSender:
         except smtplib.SMTPResponseException as exc:
             self.close()
             return _all_refused(recipients, exc.smtp_code, exc.smtp_error)
+        finally:
+            with self._open_lock:
+                self._busy.discard(client)
         self._mark_used()
         return _split(recipients, refused)
 
@@ -118,9 +126,14 @@ class SmtpSender:
             self._quit(connection.client)
 
     def close_all(self) -> None:
-        """Close every thread's connection, for shutdown."""
+        """Close every idle connection, for shutdown.
+
+        A connection in the middle of a transaction is left alone: a QUIT
+        from this thread would interleave with the other thread's
+        commands, and the process exit closes it.
+        """
         with self._open_lock:
-            clients = list(self._open)
+            clients = [c for c in self._open if c not in self._busy]
         for client in clients:
             self._quit(client)
 

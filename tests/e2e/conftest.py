@@ -1,6 +1,6 @@
 """Fixtures that run ``python3 main.py`` against local AWS and SMTP servers.
 
-Each pytest process starts one moto server for the session; every test
+Each pytest process starts one moto server for the session.  Every test
 gets its own pair of domains (``<label>.example.com`` and
 ``<label>.example.net``), so queues, buckets and blocklist items of
 different tests never meet.  Tests observe the worker only from outside:
@@ -39,7 +39,7 @@ T = TypeVar("T")
 ROOT = Path(__file__).resolve().parents[2]
 # E2E_WORKER_MAIN runs another checkout of the worker with these tests.
 MAIN = Path(os.environ.get("E2E_WORKER_MAIN", ROOT / "main.py"))
-# Sample mail and SQS bodies; E2E_DATA_DIR points elsewhere if needed.
+# Sample mail and SQS bodies.  Set E2E_DATA_DIR to use another folder.
 DATA_DIR = Path(os.environ.get("E2E_DATA_DIR", "/work/shared"))
 CORPUS_DIR = DATA_DIR / "corpus"
 FIXTURES_DIR = DATA_DIR / "fixtures"
@@ -55,7 +55,7 @@ _PASSED_THROUGH = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "TZ")
 
 
 def wait_until(condition: Callable[[], T], timeout: float = DEFAULT_WAIT,
-               what: str = "", interval: float = 0.1,
+               description: str = "", interval: float = 0.1,
                worker: "WorkerProcess | None" = None) -> T:
     """Poll ``condition`` until it returns a truthy value and return it.
 
@@ -70,11 +70,11 @@ def wait_until(condition: Callable[[], T], timeout: float = DEFAULT_WAIT,
         if worker is not None and worker.returncode is not None:
             raise AssertionError(
                 f"worker exited with status {worker.returncode} while "
-                f"waiting for {what or condition!r}")
+                f"waiting for {description or condition!r}")
         if time.monotonic() > deadline:
             raise AssertionError(
                 f"timed out after {timeout:.0f} s waiting for "
-                f"{what or condition!r}")
+                f"{description or condition!r}")
         time.sleep(interval)
 
 
@@ -82,7 +82,7 @@ def wait_until(condition: Callable[[], T], timeout: float = DEFAULT_WAIT,
 
 
 def worker_environment(endpoint_url: str, **settings: str) -> dict[str, str]:
-    """A clean environment for main.py: loopback endpoints only."""
+    """Return a clean environment for main.py with loopback endpoints only."""
     env = {name: os.environ[name] for name in _PASSED_THROUGH
            if name in os.environ}
     env.update(client_environment(endpoint_url))
@@ -126,7 +126,7 @@ class WorkerProcess:
         return self
 
     def run_to_exit(self, timeout: float = 30.0) -> int:
-        """Start and wait for the exit status (for start-up errors)."""
+        """Start the worker and wait for its exit, for start-up errors."""
         self.start()
         assert self.process is not None
         try:
@@ -202,7 +202,7 @@ class WorkerProcess:
         return body.decode()
 
     def metric(self, name: str, **labels: str) -> float:
-        """Value of one sample on /metrics, 0 when it is absent."""
+        """Return the value of one sample on /metrics, or 0 when absent."""
         return sample_value(self.metrics_text(), name, labels)
 
 
@@ -216,7 +216,7 @@ def sample_value(text: str, name: str, labels: dict[str, str]) -> float:
 
 
 def metric_names(text: str) -> set[str]:
-    """Exposed metric names; counters under their ``_total`` name."""
+    """Return the exposed metric names, counters also with ``_total``."""
     names = set()
     for family in text_string_to_metric_families(text):
         names.add(family.name)
@@ -371,7 +371,7 @@ class Stack:
         return True
 
     def queued_bodies(self, domain: str) -> list[str]:
-        """Receive every visible message (only when no worker runs)."""
+        """Receive every visible message.  Call it only when no worker runs."""
         bodies: list[str] = []
         while True:
             response = self.aws.sqs.receive_message(
@@ -402,7 +402,7 @@ def as_stored_by_ses(raw: bytes) -> bytes:
 
 def build_message(sender: str, to: str, subject: str,
                   body: str = "Hello.", **headers: str) -> bytes:
-    """A small CRLF message; extra headers as ``Name_With_Dashes=value``."""
+    """Build a small CRLF message.  Extra headers: ``Name_With_Dashes=v``."""
     lines = [f"From: {sender}", f"To: {to}", f"Subject: {subject}",
              f"Message-ID: <{uuid.uuid4().hex}@e2e.example>",
              "Date: Thu, 04 Dec 2025 15:00:00 +0000", "MIME-Version: 1.0",
@@ -436,7 +436,7 @@ def moto_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @contextlib.contextmanager
 def open_stack(moto_url: str, folder: Path) -> Iterator[Stack]:
-    """Two fresh domains on the shared moto server, and an SMTP server."""
+    """Yield two fresh domains on the shared moto server, with SMTP."""
     label = unique_label()
     result = make_stack(LocalAws(moto_url),
                         (f"{label}.example.com", f"{label}.example.net"),

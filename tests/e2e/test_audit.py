@@ -75,7 +75,7 @@ def test_audit_processed_is_true(run: Run) -> None:
     assert delivered_metadata(run)["processed"] == "true"
 
 
-def test_audit_processed_at_is_iso_utc_with_offset(run: Run) -> None:
+def test_audit_processed_at_iso_offset(run: Run) -> None:
     assert ISO_UTC.match(delivered_metadata(run)["processed_at"])
 
 
@@ -108,7 +108,7 @@ def test_audit_keeps_content_type(run: Run) -> None:
     assert head["ContentType"] == "message/rfc822"
 
 
-def test_audit_status_failed_when_every_recipient_refused(run: Run) -> None:
+def test_audit_all_refused_status_failed(run: Run) -> None:
     metadata = run.stack.metadata(run.stack.net, run.failed)
     assert metadata["status"] == "failed"
 
@@ -118,29 +118,29 @@ def test_audit_failed_recipients_listed(run: Run) -> None:
     assert metadata["failed_recipients"] == f"nobody@{run.stack.net}"
 
 
-def test_audit_status_partial_with_permanent_failure(run: Run) -> None:
+def test_audit_permanent_failure_partial(run: Run) -> None:
     metadata = run.stack.metadata(run.stack.net, run.partial)
     assert metadata["status"] == "partial"
 
 
-def test_audit_partial_lists_delivered_and_failed(run: Run) -> None:
+def test_audit_partial_lists_both(run: Run) -> None:
     net = run.stack.net
     metadata = run.stack.metadata(net, run.partial)
     listed = (metadata.get("delivered_to"), metadata.get("failed_recipients"))
     assert listed == (f"frank@{net}", f"ghost@{net}")
 
 
-def test_audit_redelivered_notification_delivers_nothing(run: Run) -> None:
+def test_audit_redelivery_delivers_nothing(run: Run) -> None:
     to_alice = [m for m in run.stack.sink.received()
                 if f"alice@{run.stack.com}" in m.rcpt_tos]
     assert len(to_alice) == 1
 
 
-def test_audit_redelivered_notification_keeps_metadata(run: Run) -> None:
+def test_audit_redelivery_keeps_metadata(run: Run) -> None:
     assert run.after_redelivery == run.before_redelivery
 
 
-def test_audit_redelivered_notification_counted_as_duplicate(
+def test_audit_redelivery_counted_duplicate(
         run: Run) -> None:
     worker = run.stack.workers[-1]
     assert worker.metric("emails_processed_total", domain=run.stack.com,

@@ -65,7 +65,7 @@ def rcpts_from(stack: Stack, sender: str) -> list[tuple[str, ...]]:
 
 def version_metadata(stack: Stack, domain: str,
                      key: str) -> list[dict[str, str]]:
-    """Metadata of every stored version of ``key``, newest last."""
+    """Return the metadata of every stored version of ``key``, oldest first."""
     s3 = stack.aws.s3
     bucket = stack.bucket(domain)
     listing = s3.list_object_versions(Bucket=bucket, Prefix=key)
@@ -95,21 +95,21 @@ def test_blocklist_partial_status(scenario: tuple[Stack, Keys]) -> None:
     assert stack.metadata(stack.com, keys.exact)["status"] == "partial"
 
 
-def test_blocklist_partial_names_blocked_recipient(
+def test_blocklist_partial_lists_blocked(
         scenario: tuple[Stack, Keys]) -> None:
     stack, keys = scenario
     metadata = stack.metadata(stack.com, keys.exact)
     assert metadata["blocked_recipients"] == f"alice@{stack.com}"
 
 
-def test_blocklist_partial_names_delivered_recipient(
+def test_blocklist_partial_lists_delivered(
         scenario: tuple[Stack, Keys]) -> None:
     stack, keys = scenario
     metadata = stack.metadata(stack.com, keys.exact)
     assert metadata["delivered_to"] == f"bob@{stack.com}"
 
 
-def test_blocklist_from_header_match_drops_recipient(
+def test_blocklist_from_header_drops_recipient(
         scenario: tuple[Stack, Keys]) -> None:
     stack, _keys = scenario
     assert rcpts_from(stack, "bounces@relay.example") == [
@@ -135,7 +135,7 @@ def test_blocklist_all_blocked_object_deleted(
     assert not stack.object_exists(stack.net, keys.all_blocked)
 
 
-def test_blocklist_all_blocked_metadata_before_deletion(
+def test_blocklist_all_blocked_metadata(
         scenario: tuple[Stack, Keys]) -> None:
     stack, keys = scenario
     assert blocked_version(stack, keys)["status"] == "blocked"
@@ -154,7 +154,7 @@ def test_blocklist_all_blocked_names_sender(
     assert blocked_version(stack, keys)["blocked_sender"] == "x@junk.example"
 
 
-def test_blocklist_domain_pattern_spares_other_senders(
+def test_blocklist_domain_spares_others(
         scenario: tuple[Stack, Keys]) -> None:
     stack, _keys = scenario
     assert rcpts_from(stack, "ok@fine.example") == [(f"carol@{stack.net}",)]

@@ -2,7 +2,7 @@
 
 SMTP ends the data with CRLF "." CRLF, so the data itself must end in
 CRLF: smtplib appends CRLF to a message that does not.  The S3 object is
-left as it is; the copy that arrives then has exactly those two bytes
+left as it is, so the copy that arrives has exactly those two bytes
 more.  Every other message arrives unchanged.
 """
 
@@ -66,7 +66,7 @@ def received(stack: Stack, local: str) -> list[bytes]:
             if m.rcpt_tos == (f"{local}@{stack.com}",)]
 
 
-def test_bytes_unterminated_message_gets_crlf_appended(
+def test_bytes_unterminated_gets_crlf(
         sent: tuple[Stack, dict[str, bytes]]) -> None:
     stack, stored = sent
     assert received(stack, "unterminated") == [
@@ -102,7 +102,7 @@ def test_bytes_eight_bit_body_announced(
     assert ["BODY=8BITMIME" in o for o in options] == [True]
 
 
-def test_bytes_ascii_body_not_announced_as_8bit(
+def test_bytes_ascii_not_announced(
         sent: tuple[Stack, dict[str, bytes]]) -> None:
     stack, _stored = sent
     options = [m.mail_options for m in stack.sink.received()

@@ -76,7 +76,7 @@ def test_corpus_one_transaction_per_message(
     assert len(stack.sink.received()) == len(messages)
 
 
-def test_corpus_8bit_messages_announce_8bitmime(
+def test_corpus_8bit_announced(
         delivered_corpus: tuple[Stack, dict[str, bytes]]) -> None:
     stack, _messages = delivered_corpus
     eight_bit = [mail for mail in stack.sink.received()
@@ -98,7 +98,7 @@ def test_corpus_objects_marked_delivered(
     assert set(statuses) == {"delivered"}
 
 
-def test_corpus_has_no_bare_cr_after_conversion() -> None:
+def test_corpus_conversion_leaves_no_bare_cr() -> None:
     # Guards the premise of the byte comparison: the stored form has
     # only CRLF line endings, as an SMTP server stores mail.
     for folder in FOLDERS:

@@ -25,7 +25,7 @@ MESSAGES_PER_DOMAIN = 3
 @pytest.fixture(scope="module")
 def served(moto_url: str, tmp_path_factory: pytest.TempPathFactory
            ) -> Iterator[tuple[Stack, WorkerProcess]]:
-    """A worker that has delivered a few messages on both domains."""
+    """Yield a worker that has delivered a few messages on both domains."""
     with open_stack(moto_url, tmp_path_factory.mktemp("http")) as stack:
         worker = stack.start_worker(WORKER_THREADS="3")
         for number in range(MESSAGES_PER_DOMAIN):
@@ -83,7 +83,7 @@ def test_health_domain_last_poll_set(
     assert all(e["last_poll"] for e in entries)
 
 
-def test_health_counts_processed_per_domain(
+def test_health_counts_processed(
         served: tuple[Stack, WorkerProcess]) -> None:
     entries = health(served)[1]["domains"]
     counts = [entries[d]["processed"] for d in served[0].domains]

@@ -31,7 +31,8 @@ def fixture_text(name: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def literal_aws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalAws]:
+def literal_aws(
+        tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalAws]:
     log_path = tmp_path_factory.mktemp("moto-literal") / "moto.log"
     with open(log_path, "wb") as log, MotoServer(log=log) as server:
         aws = LocalAws(server.url)
@@ -44,7 +45,7 @@ def literal_aws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalAws]:
 
 @contextlib.contextmanager
 def literal_stack(aws: LocalAws, folder: Path) -> Iterator[Stack]:
-    """example.com and example.net with empty queues and a fresh bucket."""
+    """Yield example.com and example.net with empty queues and bucket."""
     stack = make_stack(aws, DOMAINS, folder)
     try:
         for domain in DOMAINS:
@@ -112,7 +113,7 @@ class TestSesReceived:
         assert [m.mail_from for m in done.sink.received()] == [
             "dave@example.net"]
 
-    def test_ses_body_marks_object_in_named_bucket(self,
+    def test_ses_body_marks_named_object(self,
                                                    done: Stack) -> None:
         head = done.aws.s3.head_object(Bucket=FIXTURE_BUCKET, Key=SES_KEY)
         assert head["Metadata"].get("status") == "delivered"
@@ -132,7 +133,7 @@ class TestS3Event:
     def test_s3_event_delivers_decoded_key(self, done: Stack) -> None:
         assert [m.content for m in done.sink.received()] == [inbound()]
 
-    def test_s3_event_recipients_from_headers_of_queue_domain(
+    def test_s3_event_recipients_from_headers(
             self, done: Stack) -> None:
         assert [m.rcpt_tos for m in done.sink.received()] == [
             ("alice@example.com",)]

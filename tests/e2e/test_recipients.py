@@ -43,12 +43,12 @@ def mail_to(stack: Stack, local: str) -> list[tuple[str, ...]]:
             if any(r.startswith(local + "@") for r in m.rcpt_tos)]
 
 
-def test_recipients_one_transaction_for_one_notification(
+def test_recipients_one_transaction(
         done: Stack) -> None:
     assert len(mail_to(done, "alice")) == 1
 
 
-def test_recipients_lowercased_deduplicated_and_of_queue_domain(
+def test_recipients_normalised_to_queue_domain(
         done: Stack) -> None:
     com = done.com
     assert mail_to(done, "alice") == [(f"alice@{com}", f"bob@{com}")]
@@ -63,7 +63,7 @@ def test_recipients_other_domain_not_delivered(done: Stack) -> None:
     assert mail_to(done, "carol") == []
 
 
-def test_recipients_null_sender_uses_empty_reverse_path(done: Stack) -> None:
+def test_recipients_null_sender_reverse_path(done: Stack) -> None:
     # The SMTP server records ``MAIL FROM:<>`` as "<>".
     senders = [m.mail_from for m in done.sink.received()
                if m.rcpt_tos == (f"erin@{done.net}",)]

@@ -97,7 +97,7 @@ def test_poison_body_logged_with_reason(poisoned: PoisonRun) -> None:
     assert "not JSON" in poisoned.worker.stderr_text()
 
 
-def test_poison_missing_object_logged_with_reason(
+def test_poison_missing_object_logged(
         poisoned: PoisonRun) -> None:
     assert "NoSuchKey" in poisoned.worker.stderr_text()
 
@@ -136,7 +136,7 @@ def outage(moto_url: str, tmp_path_factory: pytest.TempPathFactory
         # One failed attempt per message, then at least one failed retry.
         errors = wait_until(lambda: connection_errors() > len(keys) and
                             connection_errors(),
-                            what="failed retries while SMTP is down",
+                            description="failed retries while SMTP is down",
                             worker=worker)
         stack.sink.start()
         stack.wait_received(len(keys), timeout=40)
@@ -184,7 +184,7 @@ def deferred(moto_url: str, tmp_path_factory: pytest.TempPathFactory
         worker = stack.start_worker()
         wait_until(lambda: worker.metric("smtp_errors_total", domain=com,
                                          kind="temporary") >= 1,
-                   what="a deferred recipient", worker=worker)
+                   description="a deferred recipient", worker=worker)
         del stack.sink.rcpt_replies[f"later@{com}"]
         stack.wait_received(2)
         stack.wait_drained()
@@ -199,13 +199,13 @@ def test_deferred_recipient_retried_alone(
         (f"now@{com}",), (f"later@{com}",)]
 
 
-def test_deferred_recipient_final_status_delivered(
+def test_deferred_final_status_delivered(
         deferred: tuple[Stack, str]) -> None:
     stack, key = deferred
     assert stack.metadata(stack.com, key)["status"] == "delivered"
 
 
-def test_deferred_recipient_both_listed_as_delivered(
+def test_deferred_both_listed_delivered(
         deferred: tuple[Stack, str]) -> None:
     stack, key = deferred
     com = stack.com

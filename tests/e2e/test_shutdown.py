@@ -14,7 +14,7 @@ from tests.e2e.conftest import (Stack, WorkerProcess, build_message,
 pytestmark = pytest.mark.e2e
 
 MESSAGES = 6
-# Time for the interpreter to exit after the worker's last step; the
+# Time for the interpreter to exit after the worker's last step.  The
 # worker itself must be done within SHUTDOWN_TIMEOUT.
 EXIT_SLACK = 2.0
 
@@ -53,7 +53,7 @@ def stop_during_data(stack: Stack, data_delay: float,
     worker = stack.start_worker(WORKER_THREADS="2",
                                 SHUTDOWN_TIMEOUT=str(shutdown_timeout))
     wait_until(lambda: stack.sink.data_count >= 1,
-               what="a message in DATA", worker=worker)
+               description="a message in DATA", worker=worker)
     worker.send_signal()
     health_status = first_unhealthy_status(worker)
     status = worker.stop(timeout=shutdown_timeout + 30)
@@ -65,8 +65,10 @@ def stop_during_data(stack: Stack, data_delay: float,
 
 
 def first_unhealthy_status(worker: WorkerProcess) -> int | None:
-    """Poll /health until it answers other than 200; None if it never
-    does before the worker stops serving it."""
+    """Poll /health until its status is not 200 and return that status.
+
+    Returns None when the worker stops serving /health first.
+    """
     seen: list[int] = []
 
     def answered_unhealthy() -> bool:
@@ -80,7 +82,7 @@ def first_unhealthy_status(worker: WorkerProcess) -> int | None:
         return False
     try:
         wait_until(answered_unhealthy, timeout=10, interval=0.05,
-                   what="/health to report the shutdown")
+                   description="/health to report the shutdown")
     except AssertionError:
         return 200
     return seen[0] if seen else None
@@ -177,10 +179,10 @@ class TestInFlightOutlastsTimeout:
                                                 stopped: Stopped) -> None:
         assert stopped.stack.sink.received() == []
 
-    def test_shutdown_timeout_every_message_visible_again(
+    def test_shutdown_timeout_messages_visible(
             self, stopped: Stopped) -> None:
         assert stopped.queued == sorted(stopped.keys.values())
 
-    def test_shutdown_timeout_leaves_nothing_invisible(
+    def test_shutdown_timeout_nothing_invisible(
             self, stopped: Stopped) -> None:
         assert stopped.hidden == 0
