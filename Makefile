@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 MAIL ?=
 
-.PHONY: help demo test test-unit test-e2e clean
+.PHONY: help demo test test-unit test-e2e bench clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -27,6 +27,9 @@ test-unit: $(BIN)/.installed  ## Run the unit tests only
 
 test-e2e: $(BIN)/.installed  ## Run the end-to-end tests only
 	$(BIN)/python -m pytest -n 2 tests/e2e
+
+bench: $(BIN)/.installed  ## Benchmark the worker against the floor; appends to docs/BENCHMARKS.md
+	$(BIN)/python -m bench.run
 
 clean:  ## Remove the virtual environment and caches
 	rm -rf $(VENV) .pytest_cache demo-output

@@ -1,9 +1,10 @@
 """Poll one domain's queue and process its messages on a thread pool.
 
 Each domain has one polling thread, WORKER_THREADS processing threads
-and one housekeeping thread.  The polling thread receives only as many
-messages as there are idle processing threads, so nothing waits in
-memory while its visibility timeout runs out.  The housekeeping thread
+and one housekeeping thread.  At most WORKER_THREADS + 10 messages are
+held at once: the polling thread receives a full batch of ten only when
+that many places are free, so one ReceiveMessage serves ten messages
+under load, and at most ten received messages wait for a thread.  The housekeeping thread
 deletes finished messages in batches, extends the visibility of slow
 ones and refreshes the queue depth.
 """
@@ -32,6 +33,28 @@ _MAX_ERROR_BACKOFF = 60.0
 _ERROR_LOG_INTERVAL = 60.0
 
 
+class _Slots:
+    """A counter of free places, taken a batch at a time."""
+
+    def __init__(self, capacity: int) -> None:
+        self._free = capacity
+        self._condition = threading.Condition()
+
+    def acquire(self, count: int, timeout: float) -> int:
+        """Take ``count`` places, waiting up to ``timeout``; return 0 if not."""
+        with self._condition:
+            if not self._condition.wait_for(lambda: self._free >= count,
+                                            timeout):
+                return 0
+            self._free -= count
+            return count
+
+    def release(self, count: int) -> None:
+        with self._condition:
+            self._free += count
+            self._condition.notify_all()
+
+
 @dataclass
 class _InFlight:
     message: ReceivedMessage
@@ -53,7 +76,7 @@ class DomainPoller:
         self._metrics = metrics
         self._health = health
         self._stop = stop
-        self._slots = threading.Semaphore(settings.worker_threads)
+        self._slots = _Slots(settings.worker_threads + BATCH_LIMIT)
         self._work: queue.Queue[ReceivedMessage | None] = queue.Queue()
         self._lock = threading.Lock()
         self._in_flight: dict[str, _InFlight] = {}
@@ -114,14 +137,12 @@ class DomainPoller:
                 slots, self._settings.poll_wait_seconds,
                 self._settings.visibility_timeout)
         finally:
-            for _ in range(slots - len(messages)):
-                self._slots.release()
+            self._slots.release(slots - len(messages))
         self._health.polled()
         self._metrics.last_poll.labels(domain=self.domain).set(time.time())
         if self._stop.is_set() and messages:
             self._release([m.receipt_handle for m in messages])
-            for _ in messages:
-                self._slots.release()
+            self._slots.release(len(messages))
             return
         now = time.monotonic()
         for message in messages:
@@ -131,13 +152,8 @@ class DomainPoller:
             self._work.put(message)
 
     def _acquire_slots(self) -> int:
-        """Wait for one idle processing thread, then take up to 10."""
-        if not self._slots.acquire(timeout=1.0):
-            return 0
-        count = 1
-        while count < BATCH_LIMIT and self._slots.acquire(blocking=False):
-            count += 1
-        return count
+        """Wait up to a second for room for a full batch; return its size."""
+        return self._slots.acquire(BATCH_LIMIT, timeout=1.0)
 
     def _report_error(self, exc: AwsError) -> None:
         is_new = self._health.record_error(str(exc))
@@ -154,6 +170,14 @@ class DomainPoller:
             message = self._work.get()
             if message is None:
                 return
+            if self._stop.is_set():
+                # Shutting down: a message not yet started goes back to
+                # the queue instead of delaying the exit.
+                self._release([message.receipt_handle])
+                with self._lock:
+                    self._in_flight.pop(message.receipt_handle, None)
+                self._slots.release(1)
+                continue
             gauge = self._metrics.emails_in_flight.labels(domain=self.domain)
             gauge.inc()
             try:
@@ -168,7 +192,7 @@ class DomainPoller:
                 with self._lock:
                     self._in_flight.pop(message.receipt_handle, None)
                 gauge.dec()
-                self._slots.release()
+                self._slots.release(1)
 
     def _settle(self, message: ReceivedMessage,
                 disposition: Disposition) -> None:
