@@ -31,5 +31,11 @@ test-e2e: $(BIN)/.installed  ## Run the end-to-end tests only
 bench: $(BIN)/.installed  ## Benchmark the worker against the floor; appends to docs/BENCHMARKS.md
 	$(BIN)/python -m bench.run
 
+reliability: $(BIN)/.installed  ## Run the fault-injection tests and write docs/RELIABILITY.md
+	RELIABILITY_REPORT=.reliability.json $(BIN)/python -m pytest -n 2 \
+		tests/faults -q; status=$$?; \
+		$(BIN)/python tools/reliability_report.py .reliability.json \
+		docs/RELIABILITY.md && exit $$status
+
 clean:  ## Remove the virtual environment and caches
-	rm -rf $(VENV) .pytest_cache demo-output
+	rm -rf $(VENV) .pytest_cache .hypothesis .reliability.json demo-output

@@ -101,9 +101,15 @@ class SmtpSender:
             refused = client.sendmail(sender, recipients, body, options)
         except smtplib.SMTPRecipientsRefused as exc:
             refused = exc.recipients
-            if any(code == 421 for code, _text in refused.values()):
-                # smtplib has closed the connection after the 421.
+            closing = [reply for reply in refused.values()
+                       if reply[0] == 421]
+            if closing:
+                # smtplib has closed the connection after the 421 and
+                # sent no DATA, so the recipients it accepted before and
+                # those it never reached got nothing: all are retried.
                 self.close()
+                refused = {r: refused.get(r, closing[0])
+                           for r in recipients}
         except (smtplib.SMTPSenderRefused, smtplib.SMTPDataError) as exc:
             self._reset()
             return _all_refused(recipients, exc.smtp_code, exc.smtp_error)

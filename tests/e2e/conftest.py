@@ -22,6 +22,9 @@ import urllib.request
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from email.message import Message
+from email.parser import BytesHeaderParser
+from email.policy import compat32
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -29,9 +32,10 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from devstack.aws_endpoint import MotoServer, client_environment
+from tests.conftest import shared_dir
 from devstack.inject import ses_received, ses_message_id, sns_wrap
 from devstack.ports import free_port, wait_for_port
-from devstack.provision import LocalAws, bucket_name
+from devstack.provision import RULES_TABLE, LocalAws, bucket_name
 from devstack.smtp_sink import SmtpSink
 
 T = TypeVar("T")
@@ -39,8 +43,8 @@ T = TypeVar("T")
 ROOT = Path(__file__).resolve().parents[2]
 # E2E_WORKER_MAIN runs another checkout of the worker with these tests.
 MAIN = Path(os.environ.get("E2E_WORKER_MAIN", ROOT / "main.py"))
-# Sample mail and SQS bodies.  Set E2E_DATA_DIR to use another folder.
-DATA_DIR = Path(os.environ.get("E2E_DATA_DIR", "/work/shared"))
+# Sample mail and SQS bodies; see shared_dir() for where they are found.
+DATA_DIR = shared_dir()
 CORPUS_DIR = DATA_DIR / "corpus"
 FIXTURES_DIR = DATA_DIR / "fixtures"
 
@@ -412,6 +416,51 @@ def build_message(sender: str, to: str, subject: str,
     return ("\r\n".join(lines) + "\r\n\r\n" + body + "\r\n").encode()
 
 
+AUTOREPLY_TABLE = "email-autoreply-log"
+
+
+def create_autoreply_table(aws: LocalAws) -> None:
+    """Create the out-of-office reply log unless it exists already."""
+    try:
+        aws.dynamodb.create_table(
+            TableName=AUTOREPLY_TABLE,
+            KeySchema=[{"AttributeName": "reply_key", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "reply_key",
+                                   "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST")
+    except aws.dynamodb.exceptions.ResourceInUseException:
+        pass
+
+
+def put_rule(aws: LocalAws, address: str, **attributes: Any) -> None:
+    """Store an email-rules item; values are bool, int, str or a list."""
+    item: dict[str, Any] = {"email_address": {"S": address.lower()}}
+    for name, value in attributes.items():
+        if isinstance(value, bool):
+            item[name] = {"BOOL": value}
+        elif isinstance(value, int):
+            item[name] = {"N": str(value)}
+        elif isinstance(value, list):
+            item[name] = {"L": [{"S": str(v)} for v in value]}
+        else:
+            item[name] = {"S": str(value)}
+    aws.dynamodb.put_item(TableName=RULES_TABLE, Item=item)
+
+
+def split_message(raw: bytes) -> tuple[bytes, bytes]:
+    """Return the header block (with its empty line) and the rest."""
+    match = re.search(rb"\r?\n\r?\n", raw)
+    if match is None:
+        return raw, b""
+    return raw[:match.end()], raw[match.end():]
+
+
+def parse_headers(raw: bytes) -> Message:
+    """Parse only the header block of ``raw``."""
+    return BytesHeaderParser(policy=compat32).parsebytes(
+        split_message(raw)[0])
+
+
 def make_stack(aws: LocalAws, domains: tuple[str, str],
                folder: Path) -> Stack:
     stack = Stack(aws=aws, sink=SmtpSink().start(), domains=domains,
@@ -514,3 +563,14 @@ def pytest_runtest_makereport(item: pytest.Item,
     for owner in list(_ACTIVE):
         for path, text in owner.worker_logs():
             report.sections.append((f"worker stderr {path}", text))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Skip tests of modules that read the fixtures when those are absent."""
+    if DATA_DIR.is_dir():
+        return
+    skip = pytest.mark.skip(reason=f"test data not found: {DATA_DIR}")
+    for item in items:
+        module = getattr(item, "module", None)
+        if hasattr(module, "FIXTURES_DIR") or hasattr(module, "CORPUS_DIR"):
+            item.add_marker(skip)
