@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 
 
 def main() -> int:
+    # Until the worker installs its own handlers, a stop request simply
+    # ends start-up: nothing has been received yet.
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: sys.exit(0))
     from dotenv import load_dotenv
 
     from email_worker.config import load_settings

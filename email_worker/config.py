@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import socket
+from string import Formatter
+from urllib.parse import urlsplit
 from dataclasses import dataclass
 from typing import Callable, Mapping, TypeVar
 
@@ -15,7 +18,13 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 LOG_FORMATS = ("text", "json")
 _DOMAIN_RE = re.compile(
     r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+_REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
+_QUEUE_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
+_BUCKET_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_INTEGER_RE = re.compile(r"^[+-]?\d+$")
+_NUMBER_RE = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)$")
 _TRUE = ("1", "true", "yes", "on")
+_MAX_WORKER_NAME = 128
 _FALSE = ("0", "false", "no", "off", "")
 
 
@@ -69,7 +78,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
     reader = _Reader(environ)
     settings = Settings(
         domains=reader.get("DOMAINS", _parse_domains, None),
-        aws_region=reader.text("AWS_REGION", "us-east-2"),
+        aws_region=reader.get("AWS_REGION", _parse_region, "us-east-2"),
         aws_endpoint_url=reader.optional("AWS_ENDPOINT_URL",
                                          _parse_url),
         smtp_host=reader.text("SMTP_HOST", "localhost"),
@@ -92,10 +101,12 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         bucket_name_template=reader.get("BUCKET_NAME_TEMPLATE",
                                         _parse_template,
                                         "{domain_dashed}-emails"),
-        http_bind=reader.text("HTTP_BIND", "127.0.0.1"),
+        http_bind=reader.get("HTTP_BIND", _parse_bind_address,
+                             "127.0.0.1"),
         health_port=reader.port("HEALTH_PORT", 8080),
         metrics_port=reader.port("METRICS_PORT", 8000),
-        worker_name=reader.text("WORKER_NAME", socket.gethostname()),
+        worker_name=reader.get("WORKER_NAME", _parse_worker_name,
+                               socket.gethostname()[:_MAX_WORKER_NAME]),
         poll_wait_seconds=reader.integer("POLL_WAIT_SECONDS", 20, 0, 20),
         visibility_timeout=reader.integer("VISIBILITY_TIMEOUT", 300,
                                           10, 43_200),
@@ -108,6 +119,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         log_format=reader.choice("LOG_FORMAT", "text", LOG_FORMATS,
                                  upper=False),
     )
+    _check_resource_names(settings)
     if settings.health_port == settings.metrics_port:
         raise ConfigError("METRICS_PORT",
                           "must differ from HEALTH_PORT "
@@ -164,8 +176,12 @@ class _Reader:
 
 def _ranged(kind: Callable[[str], T], low: float,
             high: float) -> Callable[[str], T]:
+    pattern = _INTEGER_RE if kind is int else _NUMBER_RE
+
     def parse(raw: str) -> T:
         try:
+            if not pattern.match(raw):
+                raise ValueError(raw)
             value = kind(raw)
         except ValueError:
             raise ValueError(f"must be a number from {low} to {high}") \
@@ -191,6 +207,15 @@ def _parse_domains(raw: str) -> tuple[str, ...]:
     return tuple(domains)
 
 
+def _parse_worker_name(raw: str) -> str:
+    # The name is stored in S3 metadata, which must be ASCII and fit 2 KB.
+    if not raw.isascii() or not raw.isprintable():
+        raise ValueError("must be printable ASCII")
+    if len(raw) > _MAX_WORKER_NAME:
+        raise ValueError(f"must be at most {_MAX_WORKER_NAME} characters")
+    return raw
+
+
 def _parse_bool(raw: str) -> bool:
     value = raw.lower()
     if value in _TRUE:
@@ -201,18 +226,65 @@ def _parse_bool(raw: str) -> bool:
 
 
 def _parse_url(raw: str) -> str:
-    if not re.match(r"^https?://[^\s/]+", raw):
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.hostname \
+            or re.search(r"\s", raw):
         raise ValueError("must be an http:// or https:// URL")
+    try:
+        parts.port
+    except ValueError:
+        raise ValueError("has an invalid port") from None
     return raw.rstrip("/")
 
 
-def _parse_template(raw: str) -> str:
+def _parse_bind_address(raw: str) -> str:
     try:
-        name = _expand(raw, "example.com")
-    except (AttributeError, KeyError, IndexError, TypeError,
-            ValueError):
-        raise ValueError("may only use the placeholders {domain} and "
-                         "{domain_dashed}") from None
-    if not name or name == raw and "{" in raw:
-        raise ValueError("expands to an empty or unchanged name")
+        ipaddress.ip_address(raw)
+    except ValueError:
+        if raw != "localhost":
+            raise ValueError("must be an IP address such as 127.0.0.1 or "
+                             "0.0.0.0") from None
     return raw
+
+
+def _parse_region(raw: str) -> str:
+    if not _REGION_RE.match(raw):
+        raise ValueError("must be an AWS region name such as us-east-2")
+    return raw
+
+
+def _parse_template(raw: str) -> str:
+    fields = []
+    try:
+        for _text, name, spec, conversion in Formatter().parse(raw):
+            if name is not None:
+                fields.append((name, spec, conversion))
+    except ValueError:
+        raise ValueError("has unbalanced braces") from None
+    for name, spec, conversion in fields:
+        if name not in ("domain", "domain_dashed") or spec or conversion:
+            raise ValueError("may only use the placeholders {domain} and "
+                             "{domain_dashed}")
+    return raw
+
+
+def _check_resource_names(settings: Settings) -> None:
+    """Reject templates that give invalid or shared queue or bucket names."""
+    queues = [settings.queue_name(d) for d in settings.domains]
+    buckets = [settings.bucket_name(d) for d in settings.domains]
+    for queue in queues:
+        if not _QUEUE_NAME_RE.match(queue):
+            raise ConfigError("QUEUE_NAME_TEMPLATE",
+                              f"gives {queue!r}, which is not a valid SQS "
+                              "queue name (letters, digits, - and _)")
+    for bucket in buckets:
+        if not _BUCKET_NAME_RE.match(bucket):
+            raise ConfigError("BUCKET_NAME_TEMPLATE",
+                              f"gives {bucket!r}, which is not a valid S3 "
+                              "bucket name")
+    # Two domains on one queue would each take the other's messages and
+    # drop its recipients as belonging to another domain.
+    if len(set(queues)) < len(queues):
+        raise ConfigError("QUEUE_NAME_TEMPLATE",
+                          "gives the same queue name for several domains; "
+                          "use {domain} or {domain_dashed}")

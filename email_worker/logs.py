@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from datetime import datetime, timezone
 from typing import Any, MutableMapping
@@ -52,7 +53,10 @@ class MessageLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
 
     def __init__(self, logger: logging.Logger, message_id: str,
                  domain: str) -> None:
-        super().__init__(logger, {"message_id": message_id,
+        # An S3 key from an event may hold control characters; they must
+        # not break the log line.
+        printable = re.sub(r"[\x00-\x1f\x7f]", "?", message_id)
+        super().__init__(logger, {"message_id": printable,
                                   "domain": domain})
 
     def process(self, msg: Any, kwargs: MutableMapping[str, Any]

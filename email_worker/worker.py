@@ -81,7 +81,8 @@ class Worker:
                       self.settings.health_port, self.settings.metrics_port,
                       exc)
             self.stop_event.set()
-            self.shutdown()
+            if self._health_server is not None:
+                self._health_server.stop()
             return 1
         while not self.stop_event.wait(1.0):
             pass

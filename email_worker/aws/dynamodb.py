@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 from dataclasses import dataclass, field
@@ -11,6 +12,9 @@ from boto3.dynamodb.types import TypeDeserializer
 
 from email_worker.aws.errors import AWS_EXCEPTIONS, wrap_aws_error
 from email_worker.errors import TemporaryAwsError
+from email_worker.mail.rules import string_list
+
+log = logging.getLogger(__name__)
 
 KEY_ATTRIBUTE = "email_address"
 BATCH_GET_LIMIT = 100
@@ -107,8 +111,9 @@ def _deserialise(item: dict[str, Any]) -> dict[str, Any]:
 
 def _patterns(item: dict[str, Any]) -> list[str]:
     """Return blocked_patterns as a list, accepting L and SS forms."""
-    value = item.get("blocked_patterns") or []
-    if isinstance(value, str):
-        value = [value]
-    return [p.strip().lower() for p in value
-            if isinstance(p, str) and p.strip()]
+    value = string_list(item.get("blocked_patterns"))
+    if value is None:
+        log.warning("blocklist item %s: blocked_patterns is not a list of "
+                    "strings; ignored", item.get(KEY_ATTRIBUTE))
+        return []
+    return [p.strip().lower() for p in value if p.strip()]

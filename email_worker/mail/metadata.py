@@ -52,7 +52,9 @@ def merge_metadata(existing: dict[str, str], fields: dict[str, str],
     what is left of the 2 KB budget, the first list taking its share
     first.
     """
-    merged = {k: v for k, v in existing.items()
+    # botocore rejects non-ASCII values, so an existing one that S3
+    # returned undecoded is made ASCII too, or the copy would always fail.
+    merged = {k: ascii_value(v) for k, v in existing.items()
               if k not in fields and k not in lists}
     merged.update({k: ascii_value(v) for k, v in fields.items()})
     names = [name for name, items in lists.items() if items]

@@ -67,6 +67,10 @@ class WorkerMetrics:
             "worker_last_poll_timestamp_seconds",
             "Unix time of the domain's last successful SQS receive.",
             ["domain"], registry=reg)
+        self.audit_failures = Counter(
+            "audit_write_failures_total",
+            "Audit metadata writes that failed after mail was sent.",
+            ["domain"], registry=reg)
         self.notifications_ignored = Counter(
             "notifications_ignored_total",
             "Test and set-up notifications acknowledged without work.",

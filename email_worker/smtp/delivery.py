@@ -94,6 +94,14 @@ class SmtpSender:
     def _transaction(self, sender: str, recipients: list[str],
                      body: bytes) -> DeliveryResult:
         client = self._connection()
+        if not client.has_extn("smtputf8"):
+            unsendable = _needs_smtputf8(sender, recipients)
+            if unsendable:
+                sendable = [r for r in recipients if r not in unsendable]
+                result = (self._transaction(sender, sendable, body)
+                          if sendable else DeliveryResult())
+                result.permanent.update(unsendable)
+                return result
         options = self._mail_options(client, body, sender, recipients)
         with self._open_lock:
             self._busy.add(client)
@@ -226,6 +234,18 @@ def _split(recipients: list[str],
         else:
             result.temporary[recipient] = reply
     return result
+
+
+def _needs_smtputf8(sender: str, recipients: list[str]) -> dict[str, str]:
+    """Return the recipients that cannot be sent without SMTPUTF8.
+
+    A non-ASCII sender makes every recipient unsendable (RFC 6531
+    section 3.2); otherwise only non-ASCII recipients are.
+    """
+    reply = "553 5.6.7 the server does not offer SMTPUTF8"
+    if not sender.isascii():
+        return {r: reply for r in recipients}
+    return {r: reply for r in recipients if not r.isascii()}
 
 
 def _unavailable(recipients: list[str], exc: Exception) -> DeliveryResult:

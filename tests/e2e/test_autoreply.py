@@ -132,7 +132,7 @@ def test_autoreply_envelope_to_sender(away: Replies) -> None:
     assert away.reply.rcpt_tos == (FRIEND,)
 
 
-def test_autoreply_to_header_is_envelope_sender(away: Replies) -> None:
+def test_autoreply_to_header_envelope_sender(away: Replies) -> None:
     to = parse_headers(away.reply.content)["To"]
     assert parseaddr(str(to))[1] == FRIEND
 
@@ -177,7 +177,7 @@ def test_autoreply_sent_counted(away: Replies) -> None:
                                     domain=stack.com) == 1
 
 
-def test_autoreply_only_reply_goes_to_friend(away: Replies) -> None:
+def test_autoreply_only_friend_replied(away: Replies) -> None:
     recipients = [m.rcpt_tos for m in replies(away.stack)]
     assert recipients == [(FRIEND,)]
 
@@ -191,14 +191,14 @@ def test_autoreply_suppressed_counted(away: Replies, case: str) -> None:
         reason=reason) == 1
 
 
-def test_autoreply_do_not_answer_fixture_counted(away: Replies) -> None:
+def test_autoreply_fixture_reply_suppressed(away: Replies) -> None:
     stack = away.stack
     assert stack.workers[-1].metric(
         "autoreplies_suppressed_total", domain=stack.net,
         reason="auto_submitted") == 1
 
 
-def test_autoreply_do_not_answer_fixture_delivered(away: Replies) -> None:
+def test_autoreply_fixture_message_delivered(away: Replies) -> None:
     stack = away.stack
     delivered = [m.rcpt_tos for m in stack.sink.received()
                  if m.mail_from == "carol@example.net"]

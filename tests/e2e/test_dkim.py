@@ -112,7 +112,7 @@ def signed(moto_url: str, tmp_path_factory: pytest.TempPathFactory
         internal.stop()
 
 
-def test_dkim_signed_message_verifies_before_sending(signed: Signed) -> None:
+def test_dkim_signed_original_verifies(signed: Signed) -> None:
     assert verifies(signed.signed, signed.keys)
 
 

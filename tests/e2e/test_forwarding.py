@@ -94,7 +94,7 @@ def forwards(moto_url: str, tmp_path_factory: pytest.TempPathFactory
                 stack.deliver(com, originals[case], sender,
                               [f"fwd-{case}@{com}"])
             stack.start_worker(INTERNAL_SMTP_PORT=str(internal.port))
-            # Five own copies and one external forward.
+            # The five recipients' own copies and the external forward.
             stack.wait_received(6)
             wait_until(lambda: internal.received(), 20, "the internal copy")
             stack.wait_drained()
@@ -122,7 +122,7 @@ def test_forward_internal_goes_to_target(forwards: Forwards) -> None:
     assert internal_copy(forwards).rcpt_tos == (f"inbox@{forwards.stack.net}",)
 
 
-def test_forward_internal_first_line_is_loop_marker(
+def test_forward_internal_loop_marker_first(
         forwards: Forwards) -> None:
     first = internal_copy(forwards).content.split(b"\r\n", 1)[0]
     assert first == f"X-Loop: fwd-int@{forwards.stack.com}".encode()
@@ -155,7 +155,7 @@ def test_forward_external_from_is_forwarder(forwards: Forwards) -> None:
     assert parseaddr(str(sender))[1] == f"fwd-ext@{forwards.stack.com}"
 
 
-def test_forward_external_display_name_has_sender(
+def test_forward_external_display_names_sender(
         forwards: Forwards) -> None:
     sender = parse_headers(external_copy(forwards).content)["From"]
     assert INBOUND_SENDER in parseaddr(str(sender))[0]

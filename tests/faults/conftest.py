@@ -3,8 +3,8 @@
 Every test here runs ``python3 main.py`` against the per-process moto
 server and an aiosmtpd sink, breaks one thing (the SMTP server, a table,
 the SQS endpoint, the process itself), and then counts, from outside,
-what the SMTP server received, what the S3 metadata says and what the
-queues still hold.  Each test also records one outcome row through the
+what the SMTP server received, what the S3 metadata contains and what
+the queues still hold.  Each test also records one outcome row through the
 ``reliability`` fixture; when ``RELIABILITY_REPORT`` names a file, the
 rows of the whole run are written there as JSON at the end of the
 session, for ``tools/reliability_report.py``.
@@ -29,7 +29,8 @@ import pytest
 
 from devstack.fault_proxy import FaultProxy
 from devstack.provision import LocalAws, dashed
-# moto_url and the failure-report hook are used here as they are there.
+# The moto_url fixture and the hook that adds worker logs to failure
+# reports are imported so that they apply to this folder too.
 from tests.e2e.conftest import (_ACTIVE, Stack, WorkerProcess,  # noqa: F401
                                 build_message, make_stack, moto_url,
                                 pytest_runtest_makereport, unique_label,
@@ -46,7 +47,7 @@ _PROPERTY = "reliability"
 @contextlib.contextmanager
 def fault_stack(moto_url: str, folder: Path,
                 dead_letter_queue: bool = False) -> Iterator[Stack]:
-    """Yield two fresh domains, with dead-letter queues when asked."""
+    """Yield two fresh domains, with dead-letter queues if requested."""
     label = unique_label()
     stack = make_stack(LocalAws(moto_url),
                        (f"{label}.example.com", f"{label}.example.net"),
@@ -136,7 +137,8 @@ def dead_letter_depth(stack: Stack, domain: str) -> int:
 
 
 def health_ok(worker: WorkerProcess) -> bool:
-    """True when /health answers 200 with every polling thread alive."""
+    """Return True when /health returns 200 and every polling thread
+    is alive."""
     try:
         status, body = worker.get_json("/health")
     except OSError:
@@ -160,8 +162,8 @@ class Tally:
 
 def tally(stack: Stack, expected: Iterable[str],
           parked: Iterable[str] = ()) -> Tally:
-    """Count, for ``expected`` recipients, those never delivered nor
-    parked, and those delivered more than once."""
+    """Count the ``expected`` recipients never delivered nor parked, and
+    the recipients delivered more than once."""
     counts = recipient_counts(stack)
     expected = list(expected)
     parked_set = set(parked)

@@ -43,6 +43,8 @@ def test_two_workers_one_queue(stack: Stack, reliability: Recorder) -> None:
         duplicated=result.duplicate_copies, parked=0,
         split="/".join(str(int(n)) for n in processed))
 
-    assert result.lost == [] and result.duplicated == {}
+    assert result.lost == []
+    assert result.duplicated == {}
     assert sum(processed) == MESSAGES
-    assert health_ok(first) and health_ok(second)
+    assert health_ok(first)
+    assert health_ok(second)

@@ -2,9 +2,9 @@
 
 Nothing may be lost: every message comes back after VISIBILITY_TIMEOUT.
 A message whose audit was written before the kill is recognised as
-processed and acknowledged; one that reached the SMTP server but whose
-audit was not yet written is sent again, which is the one duplicate the
-design accepts.  So duplicates are bounded by those unrecorded messages.
+processed and acknowledged.  A message that reached the SMTP server
+before its audit was written is sent again: the design accepts that
+duplicate, so duplicates are bounded by those unrecorded messages.
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ from tests.faults.conftest import (Recorder, recipient_counts, send_many,
 pytestmark = pytest.mark.e2e
 
 MESSAGES = 30
-THREADS = "15"  # per domain: every message is in flight at once
+# Threads per domain, so that every message is in flight at once.
+THREADS = "15"
 VISIBILITY = "10"
 
 
@@ -29,8 +30,13 @@ def test_kill_9_then_restart(stack: Stack, reliability: Recorder) -> None:
     sent = send_many(stack, MESSAGES)
     worker = start_worker(stack, WORKER_THREADS=THREADS,
                           VISIBILITY_TIMEOUT=VISIBILITY)
-    wait_until(lambda: len(stack.sink.received()) >= 3, 60,
-               "the first deliveries", interval=0.02, worker=worker)
+    wait_until(lambda: sum(worker.metric("emails_in_flight", domain=d)
+                           for d in stack.domains) >= MESSAGES, 60,
+               "every message in flight", interval=0.2, worker=worker)
+    # Kill in the middle of the burst of DATA replies, when the audit
+    # of some delivered messages is still being written.
+    wait_until(lambda: len(stack.sink.received()) >= MESSAGES // 3, 60,
+               "the first deliveries", interval=0.01, worker=worker)
     worker.send_signal(signal.SIGKILL)
     assert worker.process is not None
     worker.process.wait(timeout=10)

@@ -63,5 +63,6 @@ def test_missing_tables_wait_then_deliver(stack: Stack,
     assert delivered_meanwhile == 0
     assert waiting == MESSAGES
     assert "ResourceNotFoundException" in str(dependency["error"])
-    assert result.lost == [] and result.duplicated == {}
+    assert result.lost == []
+    assert result.duplicated == {}
     assert health_ok(worker)

@@ -1,6 +1,6 @@
 """Property-based input: arbitrary SQS bodies and arbitrary MIME bytes.
 
-hypothesis generates the input; each example goes through the real
+hypothesis generates the input, and each example goes through the real
 worker.  Whatever arrives, no polling thread dies, /health stays 200,
 the queue drains (bad bodies are given up after MAX_RECEIVE_COUNT) and a
 well-formed message sent last is still delivered.  MIME messages named
@@ -144,7 +144,8 @@ def test_fuzzed_sqs_bodies(stack: Stack, reliability: Recorder) -> None:
         parked=len(given_up), unexpected_errors=len(unexpected))
 
     assert len(bodies) >= BODY_EXAMPLES // 2
-    assert healthy_after_fuzz and health_ok(worker)
+    assert healthy_after_fuzz
+    assert health_ok(worker)
     assert metadata["status"] == "delivered"
     assert unexpected == []
 

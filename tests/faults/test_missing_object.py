@@ -1,6 +1,6 @@
 """A notification whose S3 object does not exist.
 
-A missing key never appears on retry, so it is poison: retried until
+A retry cannot make a missing key appear, so it is poison: retried until
 MAX_RECEIVE_COUNT, then parked in the dead-letter queue or, without
 one, deleted with the reason logged.  Nothing is delivered for it.
 """
@@ -58,8 +58,10 @@ def test_missing_object_parked(reliability: Recorder, with_dlq: bool,
         messages=3, lost=len(result.lost),
         duplicated=result.duplicate_copies, parked=len(reasons))
 
-    assert len(reasons) == 1 and "NoSuchKey" in reasons[0]
+    assert len(reasons) == 1
+    assert "NoSuchKey" in reasons[0]
     assert recipient_counts(stack)[recipient] == 0
     assert not stack.object_exists(stack.com, key)
-    assert result.lost == [] and result.duplicated == {}
+    assert result.lost == []
+    assert result.duplicated == {}
     assert health_ok(worker)

@@ -59,7 +59,8 @@ def test_poison_parked_in_dead_letter_queue(dlq_stack: Stack,
 
     assert parked == sorted(POISON)
     assert len(reasons) == len(POISON)
-    assert result.lost == [] and result.duplicated == {}
+    assert result.lost == []
+    assert result.duplicated == {}
     assert health_ok(worker)
 
 
@@ -88,5 +89,6 @@ def test_poison_deleted_without_dead_letter_queue(
     assert len(reasons) == len(POISON)
     assert all("body:" in line for line in reasons)
     assert len(attempts) == len(POISON) * (MAX_RECEIVE_COUNT - 1)
-    assert result.lost == [] and result.duplicated == {}
+    assert result.lost == []
+    assert result.duplicated == {}
     assert health_ok(worker)

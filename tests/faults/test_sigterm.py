@@ -47,5 +47,6 @@ def test_sigterm_during_slow_data(stack: Stack,
     assert worker.stopped_after is not None
     assert worker.stopped_after <= SHUTDOWN_TIMEOUT + EXIT_SLACK
     assert delivered_before == 0
-    assert result.lost == [] and result.duplicated == {}
+    assert result.lost == []
+    assert result.duplicated == {}
     assert metadata["status"] == "delivered"

@@ -34,7 +34,8 @@ def test_smtp_down_20_seconds(stack: Stack, reliability: Recorder) -> None:
     time.sleep(max(0.0, OUTAGE_SECONDS - (time.monotonic() - down_since)))
     errors = connection_errors()
     stack.sink.start()
-    # The longest retry delay reached in 20 s is 16 or 32 s.
+    # With RETRY_DELAY_SECONDS=1 the delay doubles per attempt, so after
+# 20 s the next retry may be 16 or 32 s away.
     stack.wait_received(MESSAGES, timeout=120)
     stack.wait_drained(timeout=60)
     statuses = [stack.metadata(domain, key).get("status")

@@ -1,8 +1,8 @@
 """Per-recipient SMTP replies: 5xx, 4xx and a 421 that closes the session.
 
-A 5xx is final for that recipient only; a 4xx defers it alone, and the
-retry must not send a second copy to a recipient that got 250; a 421
-ends the transaction, so no recipient of it may count as delivered.
+A 5xx is final for that recipient only.  A 4xx defers that recipient
+alone, and the retry must not send a second copy to one that got 250.
+A 421 ends the transaction, so no recipient of it counts as delivered.
 """
 
 from __future__ import annotations

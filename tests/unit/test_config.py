@@ -190,9 +190,38 @@ def test_bucket_name_default_dashes_domain():
         "example-com-emails"
 
 
-def test_queue_template_domain_placeholder():
-    settings = settings_with(QUEUE_NAME_TEMPLATE="inbound-{domain}")
-    assert settings.queue_name("example.com") == "inbound-example.com"
+def test_bucket_template_domain_placeholder():
+    settings = settings_with(BUCKET_NAME_TEMPLATE="inbound.{domain}")
+    assert settings.bucket_name("example.com") == "inbound.example.com"
+
+
+def test_queue_template_with_dots_rejected():
+    # SQS queue names allow only letters, digits, hyphens and underscores.
+    with pytest.raises(ConfigError) as caught:
+        settings_with(QUEUE_NAME_TEMPLATE="inbound-{domain}")
+    assert caught.value.variable == "QUEUE_NAME_TEMPLATE"
+
+
+def test_queue_template_shared_by_domains_rejected():
+    with pytest.raises(ConfigError) as caught:
+        load_settings({"DOMAINS": "a.example,b.example",
+                       "QUEUE_NAME_TEMPLATE": "shared-queue"})
+    assert caught.value.variable == "QUEUE_NAME_TEMPLATE"
+
+
+@pytest.mark.parametrize(("variable", "value"), [
+    ("AWS_REGION", "not a region!"),
+    ("AWS_ENDPOINT_URL", "http://a b"),
+    ("AWS_ENDPOINT_URL", "http://127.0.0.1:99999"),
+    ("SMTP_PORT", "2_5"),
+    ("HTTP_BIND", "999.1.1.1"),
+    ("WORKER_NAME", "x" * 200),
+    ("QUEUE_NAME_TEMPLATE", "{domain.__class__}"),
+])
+def test_invalid_value_names_variable(variable, value):
+    with pytest.raises(ConfigError) as caught:
+        settings_with(**{variable: value})
+    assert caught.value.variable == variable
 
 
 def test_bucket_template_dashed_placeholder():

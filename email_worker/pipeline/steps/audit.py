@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Callable
 
+from email_worker.errors import WorkerError
 from email_worker.mail.metadata import merge_metadata
 from email_worker.pipeline.context import MessageContext
 from email_worker.pipeline.services import Services
@@ -33,6 +34,7 @@ class AuditStep:
     def __init__(self, services: Services,
                  clock: Callable[[], datetime] | None = None) -> None:
         self._store = services.store
+        self._metrics = services.metrics
         self._worker_name = services.settings.worker_name
         self._clock = clock or (lambda: datetime.now(timezone.utc))
 
@@ -45,8 +47,7 @@ class AuditStep:
         delivered = context.already_delivered + context.delivered
         context.status = final_status(delivered, list(context.blocked),
                                       list(context.failed))
-        self._store.replace_metadata(context.stored,
-                                     self.final_metadata(context, delivered))
+        self._write(context, self.final_metadata(context, delivered))
         if context.status == "blocked":
             self._store.delete(context.bucket, context.notification.key)
             context.log.info("every recipient blocked; object deleted")
@@ -77,4 +78,22 @@ class AuditStep:
         metadata = merge_metadata(context.stored.metadata, {}, {
             "delivered_to": context.already_delivered + context.delivered,
             "forwarded_to": context.already_forwarded + context.forwarded})
-        self._store.replace_metadata(context.stored, metadata)
+        self._write(context, metadata)
+
+    def _write(self, context: MessageContext,
+               metadata: dict[str, str]) -> None:
+        """Write metadata; after mail went out, a failure is only logged.
+
+        Raising after a delivery would make the retry deliver again, so
+        then the outcome stands without its record.  When nothing was
+        sent, the error propagates and the message is retried.
+        """
+        assert context.stored is not None
+        try:
+            self._store.replace_metadata(context.stored, metadata)
+        except WorkerError as exc:
+            if not context.delivered and not context.forwarded:
+                raise
+            self._metrics.audit_failures.labels(domain=context.domain).inc()
+            context.log.error("mail was sent but the audit metadata could "
+                              "not be written; the outcome stands: %s", exc)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from email_worker.errors import WorkerError
 from email_worker.mail.autoreply import build_reply, suppression_reason
+from email_worker.mail.rules import flag
 from email_worker.mail.headers import header_values
 from email_worker.pipeline.context import MessageContext
 from email_worker.pipeline.services import Services
@@ -29,8 +31,15 @@ class AutoReplyStep:
     def process(self, context: MessageContext) -> None:
         for recipient in context.pending:
             rule = context.rules.rules.get(recipient)
-            if rule and rule.get("ooo_active"):
+            if not rule or not flag(rule, "ooo_active"):
+                continue
+            try:
                 self._reply(context, recipient, rule)
+            except WorkerError:
+                raise
+            except Exception:  # noqa: BLE001 - delivery must go on
+                context.log.exception("out-of-office reply from %s failed; "
+                                      "delivery continues", recipient)
 
     def _reply(self, context: MessageContext, recipient: str,
                rule: dict[str, Any]) -> None:

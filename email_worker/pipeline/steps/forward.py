@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from email_worker.errors import WorkerError
 from email_worker.mail.addresses import domain_of, normalise
 from email_worker.mail.autoreply import is_auto_submitted
 from email_worker.mail.forward import (external_copy, internal_copy,
                                        loop_markers, received_hops)
+from email_worker.mail.rules import string_list
 from email_worker.pipeline.context import MessageContext
 from email_worker.pipeline.services import Services
 
@@ -32,9 +32,17 @@ class ForwardStep:
 
     def process(self, context: MessageContext) -> None:
         for recipient in context.recipients:
-            targets = _targets(context.rules.rules.get(recipient))
-            if targets:
+            targets = _targets(context, recipient)
+            if not targets:
+                continue
+            try:
                 self._forward(context, recipient, targets)
+            except WorkerError:
+                raise
+            except Exception:  # noqa: BLE001 - delivery must go on
+                context.log.exception("forwarding from %s failed; the "
+                                      "recipient's own delivery continues",
+                                      recipient)
 
     def _forward(self, context: MessageContext, recipient: str,
                  targets: list[str]) -> None:
@@ -90,15 +98,18 @@ def _suppression_reason(context: MessageContext,
     return None
 
 
-def _targets(rule: dict[str, Any] | None) -> list[str]:
+def _targets(context: MessageContext, recipient: str) -> list[str]:
+    rule = context.rules.rules.get(recipient)
     if not rule:
         return []
-    value = rule.get("forwards") or []
-    if isinstance(value, str):
-        value = [value]
-    targets = []
+    value = string_list(rule.get("forwards"))
+    if value is None:
+        context.log.warning("rule of %s: forwards is not a list of "
+                            "addresses; ignored", recipient)
+        return []
+    targets: list[str] = []
     for entry in value:
-        address = normalise(str(entry))
+        address = normalise(entry)
         if "@" in address and address not in targets:
             targets.append(address)
     return targets
