@@ -20,6 +20,7 @@ import sys
 import time
 import urllib.request
 from collections import Counter
+from email.message import Message
 from email.parser import BytesHeaderParser
 from email.utils import getaddresses
 from pathlib import Path
@@ -53,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
             SmtpSink(folder=mailbox) as sink:
         aws = LocalAws(moto.url)
         queues = _provision(aws)
-        _send_all(aws, queues, messages)
+        _send_all(aws, queues, messages, output / "sent.json")
         counts = _run_worker(moto.url, sink.port, output, len(messages),
                              options.timeout)
     _print_summary(counts, mailbox, output)
@@ -77,8 +78,21 @@ def _collect_messages(folder: str | None) -> list[tuple[str, bytes]]:
         extra = Path(folder)
         if not extra.is_dir():
             raise SystemExit(f"demo: MAIL folder not found: {extra}")
-        paths += sorted(extra.rglob("*.eml"))
-    return [(str(p), p.read_bytes()) for p in paths]
+        found = sorted(extra.rglob("*.eml"))
+        if not found:
+            print(f"demo: no .eml files in {extra}; sending the samples "
+                  "only")
+        paths += found
+    return [(str(p), as_stored_by_ses(p.read_bytes())) for p in paths]
+
+
+def as_stored_by_ses(raw: bytes) -> bytes:
+    """Return ``raw`` with CRLF line endings, as SES stores mail.
+
+    SES receives mail over SMTP, where every line ends in CRLF, so files
+    saved with bare LF endings are converted before they are stored.
+    """
+    return re.sub(rb"(?<!\r)\n", b"\r\n", raw)
 
 
 def _provision(aws: LocalAws) -> dict[str, str]:
@@ -90,8 +104,9 @@ def _provision(aws: LocalAws) -> dict[str, str]:
 
 
 def _send_all(aws: LocalAws, queues: dict[str, str],
-              messages: list[tuple[str, bytes]]) -> None:
+              messages: list[tuple[str, bytes]], index_file: Path) -> None:
     """Announce each message in the three forms SES setups produce."""
+    sent = []
     for index, (path, raw) in enumerate(messages):
         sender, recipients = _envelope(raw)
         by_domain = {d: [r for r in recipients if r.endswith("@" + d)]
@@ -103,14 +118,21 @@ def _send_all(aws: LocalAws, queues: dict[str, str],
         for domain, domain_recipients in targets.items():
             if index % 3 == 2 and len(targets) == 1 and \
                     by_domain.get(domain):
-                _send_s3_event(aws, queues[domain], domain, raw)
+                form = "s3-event"
+                key = _send_s3_event(aws, queues[domain], domain, raw)
             else:
-                deliver_to_ses(aws, queues[domain], domain, raw, sender,
-                               domain_recipients, wrap=index % 2 == 0)
+                form = "sns" if index % 2 == 0 else "raw"
+                key = deliver_to_ses(aws, queues[domain], domain, raw,
+                                     sender, domain_recipients,
+                                     wrap=index % 2 == 0)
+            sent.append({"file": path, "domain": domain, "key": key,
+                         "form": form, "sender": sender,
+                         "recipients": domain_recipients})
+    index_file.write_text(json.dumps(sent, indent=2) + "\n")
 
 
 def _send_s3_event(aws: LocalAws, queue_url: str, domain: str,
-                   raw: bytes) -> None:
+                   raw: bytes) -> str:
     key = f"inbound/{ses_message_id()}"
     bucket = bucket_name(domain)
     aws.s3.put_object(Bucket=bucket, Key=key, Body=raw)
@@ -119,19 +141,27 @@ def _send_s3_event(aws: LocalAws, queue_url: str, domain: str,
                           "s3": {"bucket": {"name": bucket},
                                  "object": {"key": key}}}]}
     aws.sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps(event))
+    return key
 
 
 def _envelope(raw: bytes) -> tuple[str, list[str]]:
     headers = BytesHeaderParser().parsebytes(raw)
+    return_path = str(headers.get("Return-Path", "")).strip()
+    if return_path == "<>":
+        # Bounces have the null reverse-path, and SES reports it as "".
+        return "", _header_recipients(headers)
     senders = getaddresses([str(v) for v in
                             headers.get_all("Return-Path", [])
                             + headers.get_all("From", [])])
     sender = next((a for _, a in senders if "@" in a),
                   "sender@example.net")
-    recipients = [a.lower() for _, a in getaddresses(
+    return sender, _header_recipients(headers)
+
+
+def _header_recipients(headers: Message) -> list[str]:
+    return [a.lower() for _, a in getaddresses(
         [str(v) for v in headers.get_all("To", [])
          + headers.get_all("Cc", [])]) if "@" in a]
-    return sender, recipients
 
 
 def _run_worker(endpoint: str, smtp_port: int, output: Path,
@@ -197,7 +227,8 @@ def _print_summary(counts: Counter[tuple[str, str]], mailbox: Path,
     print()
     print(f"demo: {delivered} SMTP transaction(s) stored in {mailbox}")
     print(f"demo: each NNNNN.eml has its envelope in NNNNN.json; "
-          f"logs are in {output}")
+          f"{output / 'sent.json'} lists what was sent (file, domain, S3 "
+          f"key, form); logs are in {output}")
 
 
 if __name__ == "__main__":

@@ -15,13 +15,17 @@ from email_worker.health.state import (DependencyHealth, DomainHealth,
 
 log = logging.getLogger(__name__)
 
+# A receive that keeps failing for this long makes the domain unhealthy
+# even before its last successful poll turns stale.
+POLL_ERROR_GRACE = 30.0
+
 
 class HealthReport:
     """Decide whether the worker is healthy from the domain records.
 
     A domain is unhealthy when its thread is dead, when it has not
-    completed a receive for ``stale_after`` seconds, or while shutting
-    down.  The worker is also unhealthy while an AWS service has failed
+    completed a receive for ``stale_after`` seconds, when its receives
+    have failed for POLL_ERROR_GRACE seconds, or while shutting down.  The worker is also unhealthy while an AWS service has failed
     for longer than ``dependency_grace`` seconds.
     """
 
@@ -72,8 +76,10 @@ class HealthReport:
     def _entry(self, snapshot: DomainSnapshot, now: float) -> dict[str, Any]:
         reference = snapshot.last_poll or self.started
         stale = now - reference > self.stale_after
+        failing = (snapshot.error_since is not None
+                   and now - snapshot.error_since > POLL_ERROR_GRACE)
         return {
-            "healthy": snapshot.thread_alive and not stale,
+            "healthy": snapshot.thread_alive and not stale and not failing,
             "thread_alive": snapshot.thread_alive,
             "last_poll": _iso(snapshot.last_poll),
             "poll_stale": stale,
