@@ -98,6 +98,9 @@ class DomainPoller:
     def queue_url(self) -> str | None:
         return self._queue.url
 
+    def is_alive(self) -> bool:
+        return self._poll_thread.is_alive()
+
     def start(self) -> None:
         for thread in self._threads:
             thread.start()

@@ -21,6 +21,7 @@ from email_worker.pipeline.services import Services
 from email_worker.poller import DomainPoller
 from email_worker.processor import MessageProcessor
 from email_worker.smtp.delivery import SmtpSender
+from email_worker.systemd import SystemdNotifier
 
 log = logging.getLogger(__name__)
 
@@ -84,8 +85,16 @@ class Worker:
             if self._health_server is not None:
                 self._health_server.stop()
             return 1
+        notifier = SystemdNotifier()
+        notifier.ready()
         while not self.stop_event.wait(1.0):
-            pass
+            # The watchdog is fed only while every polling thread runs, so
+            # systemd restarts a worker whose polling has died (an AWS
+            # outage is not a reason to restart).
+            if notifier.watchdog_interval and all(
+                    p.is_alive() for p in self.pollers):
+                notifier.watchdog()
+        notifier.stopping()
         self.shutdown()
         return 0
 
