@@ -2,9 +2,9 @@
 
 Each domain has one polling thread, WORKER_THREADS processing threads
 and one housekeeping thread.  At most WORKER_THREADS + 10 messages are
-held at once: the polling thread receives a full batch of ten only when
-that many places are free, so one ReceiveMessage serves ten messages
-under load, and at most ten received messages wait for a thread.  The housekeeping thread
+held at once.  The polling thread receives only when ten places are
+free, so under load one ReceiveMessage serves ten messages.  At most ten
+received messages wait for a thread.  The housekeeping thread
 deletes finished messages in batches, extends the visibility of slow
 ones and refreshes the queue depth.
 """

@@ -82,9 +82,9 @@ class SmtpSender:
         except (smtplib.SMTPException, OSError) as exc:
             self.close()
             return _unavailable(recipients, exc)
-        # A server may close an idle connection between uses; one retry
-        # on a fresh connection tells that apart from a server that is
-        # down.
+        # A server may close an idle connection between uses.  One retry
+        # on a fresh connection separates that case from a server that
+        # is down.
         try:
             return self._transaction(sender, recipients, body)
         except (smtplib.SMTPException, OSError) as exc:

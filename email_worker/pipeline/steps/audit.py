@@ -85,7 +85,7 @@ class AuditStep:
         """Write metadata; after mail went out, a failure is only logged.
 
         Raising after a delivery would make the retry deliver again, so
-        then the outcome stands without its record.  When nothing was
+        the outcome is kept without its record.  When nothing was
         sent, the error propagates and the message is retried.
         """
         assert context.stored is not None

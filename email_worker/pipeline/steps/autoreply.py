@@ -1,4 +1,4 @@
-"""Send out-of-office replies for recipients whose rule asks for them."""
+"""Send out-of-office replies for recipients whose rule enables them."""
 
 from __future__ import annotations
 
