@@ -228,28 +228,63 @@ def worker_command() -> list[str]:
 def measure(domains: int, messages: int, size: int, threads: int,
             with_floor: bool, timeout: float) -> tuple[Result, Result | None]:
     """Run the worker, and the floor if asked, on fresh stacks."""
+    worker = _measure_one(domains, messages, size, threads, "worker",
+                          timeout)
+    floor = None
+    if with_floor:
+        floor = _measure_one(domains, messages, size, threads, "floor",
+                             timeout)
+    return worker, floor
+
+
+def measure_rounds(args: argparse.Namespace
+                   ) -> tuple[Result, Result, list[float]]:
+    """Alternate worker and floor runs; return the totals and the ratios.
+
+    Other load on the machine changes over a run, so the worker and the
+    floor take turns, and each round gives its own ratio.
+    """
+    per_round = max(10, args.messages // args.rounds)
+    workers: list[Result] = []
+    floors: list[Result] = []
+    for number in range(args.rounds):
+        order = ("worker", "floor") if number % 2 == 0 else \
+            ("floor", "worker")
+        for name in order:
+            result = _measure_one(args.domains, per_round, args.size,
+                                  args.threads, name, args.timeout)
+            (workers if name == "worker" else floors).append(result)
+    ratios = [w.rate / f.rate for w, f in zip(workers, floors) if f.rate]
+    return _combine("worker", workers), _combine("floor", floors), ratios
+
+
+def _combine(name: str, results: list[Result]) -> Result:
+    metrics: dict[str, float] = {}
+    for result in results:
+        for key, value in result.metrics.items():
+            metrics[key] = metrics.get(key, 0.0) + value
+    return Result(name, sum(r.messages for r in results),
+                  sum(r.seconds for r in results),
+                  [x for r in results for x in r.latencies],
+                  max(r.peak_rss_mb for r in results), metrics)
+
+
+def _measure_one(domains: int, messages: int, size: int, threads: int,
+                 name: str, timeout: float) -> Result:
     stack = Stack(domains)
     try:
-        stored = store_messages(stack, messages, size, "worker")
+        stored = store_messages(stack, messages, size, name)
         env = stack.environment(threads)
+        if name == "floor":
+            return run_process(stack, [sys.executable, "-m", "bench.floor"],
+                               env, stored, name, None, timeout)
         metrics_port = free_port()
         env.update(HEALTH_PORT=str(free_port()),
                    METRICS_PORT=str(metrics_port))
-        worker = run_process(stack, worker_command(), env, stored, "worker",
-                             metrics_port, timeout)
+        return run_process(stack, worker_command(), env, stored, name,
+                           metrics_port, timeout)
     finally:
         stack.stop()
-    floor = None
-    if with_floor:
-        stack = Stack(domains)
-        try:
-            stored = store_messages(stack, messages, size, "floor")
-            floor = run_process(
-                stack, [sys.executable, "-m", "bench.floor"],
-                stack.environment(threads), stored, "floor", None, timeout)
-        finally:
-            stack.stop()
-    return worker, floor
 
 
 def measure_large_message(size: int) -> dict[str, float]:
@@ -320,7 +355,8 @@ def calls_per_message(result: Result) -> dict[str, float]:
 
 
 def render(args: argparse.Namespace, worker: Result, floor: Result,
-           calls: dict[str, float], large: dict[str, float],
+           ratios: list[float], calls: dict[str, float],
+           large: dict[str, float],
            idle_cpu: float, scaling: list[tuple[str, Result]]) -> str:
     aws_total = sum(v for k, v in calls.items() if not k.startswith("smtp"))
     dynamodb = sum(v for k, v in calls.items() if k.startswith("dynamodb"))
@@ -332,7 +368,8 @@ def render(args: argparse.Namespace, worker: Result, floor: Result,
         f"Python {platform.python_version()}; moto server and aiosmtpd on "
         "127.0.0.1 in the same machine.",
         "",
-        f"{args.messages} messages of {args.size} bytes, "
+        f"{args.messages} messages of {args.size} bytes in {args.rounds} "
+        "rounds (worker and floor take turns on fresh stacks), "
         f"{RECIPIENTS_PER_MESSAGE} recipients each, {args.domains} domains, "
         f"WORKER_THREADS={args.threads}, backlog kept under {BACKLOG} per "
         "queue.",
@@ -340,8 +377,11 @@ def render(args: argparse.Namespace, worker: Result, floor: Result,
         "| | worker | floor |",
         "| --- | ---: | ---: |",
         f"| messages per second | {worker.rate:.1f} | {floor.rate:.1f} |",
-        f"| worker / floor | {worker.rate / floor.rate:.2f} | 1.00 |"
-        if floor.rate else "| worker / floor | n/a | |",
+        f"| worker / floor, median of {len(ratios)} rounds | "
+        f"{statistics.median(ratios):.2f} | 1.00 |"
+        if ratios else "| worker / floor | n/a | |",
+        f"| worker / floor, each round | "
+        f"{', '.join(f'{r:.2f}' for r in ratios)} | |",
         f"| p50 latency, enqueue to DATA (ms) | "
         f"{worker.percentile(0.5) * 1000:.0f} | "
         f"{floor.percentile(0.5) * 1000:.0f} |",
@@ -396,6 +436,8 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--size", type=int, default=5000,
                         help="message size in bytes (default 5000)")
     parser.add_argument("--domains", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=4,
+                        help="alternating worker and floor runs")
     parser.add_argument("--threads", type=int, default=4,
                         help="WORKER_THREADS, also used by the floor")
     parser.add_argument("--large-mb", type=int, default=40,
@@ -411,14 +453,13 @@ def parse_arguments() -> argparse.Namespace:
 
 def main() -> int:
     args = parse_arguments()
-    worker, floor = measure(args.domains, args.messages, args.size,
-                            args.threads, True, args.timeout)
-    assert floor is not None
+    worker, floor, ratios = measure_rounds(args)
     calls = calls_per_message(worker)
     large = measure_large_message(args.large_mb * 1_000_000)
     idle_cpu = measure_idle_cpu(20)
     scaling = scaling_runs(args) if args.scale_messages else []
-    report = render(args, worker, floor, calls, large, idle_cpu, scaling)
+    report = render(args, worker, floor, ratios, calls, large, idle_cpu,
+                    scaling)
     print(report)
     output = Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -427,7 +468,8 @@ def main() -> int:
                           "run appends a section.\n\n")
     with output.open("a") as handle:
         handle.write(report + "\n")
-    return 0 if worker.messages == args.messages else 1
+    expected = max(10, args.messages // args.rounds) * args.rounds
+    return 0 if worker.messages == expected else 1
 
 
 if __name__ == "__main__":

@@ -1,10 +1,10 @@
 """Poll one domain's queue and process its messages on a thread pool.
 
 Each domain has one polling thread, WORKER_THREADS processing threads
-and one housekeeping thread.  At most WORKER_THREADS + 10 messages are
+and one housekeeping thread.  At most WORKER_THREADS + 20 messages are
 held at once.  The polling thread receives only when ten places are
-free, so under load one ReceiveMessage serves ten messages.  At most ten
-received messages wait for a thread.  The housekeeping thread
+free, so under load one ReceiveMessage serves ten messages, and the next
+batch arrives while ten received messages still wait for a thread.  The housekeeping thread
 deletes finished messages in batches, extends the visibility of slow
 ones and refreshes the queue depth.
 """
@@ -76,7 +76,7 @@ class DomainPoller:
         self._metrics = metrics
         self._health = health
         self._stop = stop
-        self._slots = _Slots(settings.worker_threads + BATCH_LIMIT)
+        self._slots = _Slots(settings.worker_threads + 2 * BATCH_LIMIT)
         self._work: queue.Queue[ReceivedMessage | None] = queue.Queue()
         self._lock = threading.Lock()
         self._in_flight: dict[str, _InFlight] = {}
