@@ -1,4 +1,8 @@
-"""Start the email worker: ``python3 main.py``."""
+"""Start the email worker: ``python3 main.py``.
+
+With a command (``check``, ``rules ...``; see ``--help``) it runs that
+operator command instead.  The commands are in ``email_worker/cli/``.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,19 @@ import signal
 import sys
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if not args:
+        return run_worker()
+    from dotenv import load_dotenv
+
+    from email_worker.cli import run_cli
+
+    load_dotenv(os.path.join(os.getcwd(), ".env"), override=False)
+    return run_cli(args, os.environ, run_worker)
+
+
+def run_worker() -> int:
     # Until the worker installs its own handlers, a stop request simply
     # ends start-up: nothing has been received yet.
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -115,7 +115,10 @@ class Worker:
         """Finish in-flight work within SHUTDOWN_TIMEOUT, release the rest."""
         self.stop_event.set()
         self.report.shutting_down = True
-        deadline = time.monotonic() + self.settings.shutdown_timeout
+        # Part of SHUTDOWN_TIMEOUT is kept for releasing unfinished
+        # messages and closing connections, so the exit stays within it.
+        timeout = self.settings.shutdown_timeout
+        deadline = time.monotonic() + timeout - min(2.0, timeout / 4)
         log.info("shutting down; waiting up to %.0f s for in-flight "
                  "messages", self.settings.shutdown_timeout)
         while time.monotonic() < deadline and any(
