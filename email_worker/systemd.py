@@ -23,6 +23,7 @@ class SystemdNotifier:
         watchdog_usec = environ.get("WATCHDOG_USEC", "")
         self.watchdog_interval = (int(watchdog_usec) / 2_000_000
                                   if watchdog_usec.isdigit() else None)
+        self._failed = False
 
     @property
     def enabled(self) -> bool:
@@ -45,7 +46,11 @@ class SystemdNotifier:
                 sock.connect(self._address)
                 sock.sendall(message.encode())
         except OSError as exc:
-            log.warning("systemd notification %s failed: %s", message, exc)
+            # Logged once: the watchdog would repeat it every second.
+            if not self._failed:
+                log.warning("systemd notification %s failed, further "
+                            "failures are not logged: %s", message, exc)
+            self._failed = True
 
 
 def _socket_address(value: str) -> str | None:

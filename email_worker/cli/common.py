@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any, Mapping
 
+from boto3.dynamodb.types import Binary
 from botocore.exceptions import BotoCoreError, ClientError
 
 from email_worker.aws.clients import AwsClients, create_clients
@@ -77,13 +79,17 @@ def clients_for(settings: Settings) -> AwsClients:
 
 
 def plain(value: Any) -> Any:
-    """Turn deserialised DynamoDB values into JSON-friendly ones."""
-    from decimal import Decimal
+    """Turn deserialised DynamoDB values into JSON-friendly ones.
+
+    Binary values (B, BS) are shown as hexadecimal text.
+    """
+    if isinstance(value, Binary):
+        return value.value.hex()
     if isinstance(value, Decimal):
         return int(value) if value == value.to_integral_value() \
             else float(value)
     if isinstance(value, (set, frozenset)):
-        return sorted(plain(v) for v in value)
+        return sorted((plain(v) for v in value), key=str)
     if isinstance(value, list):
         return [plain(v) for v in value]
     if isinstance(value, dict):

@@ -11,7 +11,7 @@ _DOMAIN_RE = re.compile(
 # Characters rejected in the local part of an address.  Quoted local
 # parts are not supported.
 _LOCAL_FORBIDDEN = re.compile(r'[\s<>(),;:"\\\[\]@]')
-_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f\x85\u2028\u2029]")
 MAX_DAYS = 365
 
 

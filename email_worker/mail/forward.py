@@ -16,6 +16,7 @@ from email.utils import formataddr, getaddresses
 
 from email_worker.mail.headers import header_values
 from email_worker.mail.rewrite import (HeaderField, edit_fields,
+                                      header_fields,
                                       replace_fields, strip_unsafe)
 
 LOOP_HEADER = "X-Loop"
@@ -29,10 +30,15 @@ _SINGLE_INSTANCE = {"date", "subject", "to", "cc", "bcc", "message-id",
                     "delivered-to", "list-unsubscribe", "list-id"}
 
 
-def loop_markers(headers: Message) -> set[str]:
-    """Return the addresses named in X-Loop headers, lower-cased."""
-    return {strip_unsafe(v).lower()
-            for v in header_values(headers, LOOP_HEADER)}
+def loop_markers(raw: bytes) -> set[str]:
+    """Return the addresses named in X-Loop headers, lower-cased.
+
+    The values are read from the raw header bytes as UTF-8, so that the
+    marker of a non-ASCII forwarder matches its address.
+    """
+    return {strip_unsafe(field.value(raw).decode("utf-8", "replace")).lower()
+            for field in header_fields(raw)
+            if field.name == LOOP_HEADER.lower()}
 
 
 def received_hops(headers: Message) -> int:
@@ -50,7 +56,14 @@ def external_copy(raw: bytes, headers: Message, forwarder: str) -> bytes:
     From becomes the forwarder, with the original author in the display
     name; Reply-To points to the original author unless the message had
     one.
+
+    Raises ValueError for a non-ASCII forwarder, which SES cannot send
+    from because it does not support SMTPUTF8.  A non-ASCII author stays
+    in the display name but gets no Reply-To.
     """
+    if not forwarder.isascii():
+        raise ValueError(f"cannot send through SES from {forwarder!r}: "
+                         "the address is not ASCII")
     author_name, author = _author(headers)
     display = f"{author_name} at {author}" if author_name else author
     new_from = formataddr((strip_unsafe(display), forwarder),
@@ -58,8 +71,9 @@ def external_copy(raw: bytes, headers: Message, forwarder: str) -> bytes:
     reply_to = header_values(headers, "Reply-To")
     reply_to_value = strip_unsafe(reply_to[0]) if reply_to else author
     prepend = [_loop_line(forwarder), b"From: " + new_from.encode("ascii")]
-    if reply_to_value:
-        prepend.append(b"Reply-To: " + _ascii(reply_to_value))
+    encoded_reply_to = _ascii(reply_to_value) if reply_to_value else None
+    if encoded_reply_to:
+        prepend.append(b"Reply-To: " + encoded_reply_to)
     return edit_fields(raw, _removed_for_ses, prepend)
 
 
@@ -88,13 +102,21 @@ def _decoded(name: str) -> str:
 
 
 def _loop_line(forwarder: str) -> bytes:
-    return f"{LOOP_HEADER}: {strip_unsafe(forwarder)}".encode("ascii",
-                                                              "replace")
+    # UTF-8, not ASCII, so that a non-ASCII forwarder's marker matches
+    # when the copy comes back.
+    return f"{LOOP_HEADER}: {strip_unsafe(forwarder)}".encode("utf-8")
 
 
-def _ascii(value: str) -> bytes:
+def _ascii(value: str) -> bytes | None:
+    """Encode an address list for a header, or None if it cannot be.
+
+    Names are RFC 2047 encoded; an address that is not ASCII cannot be
+    written without SMTPUTF8, which SES does not support.
+    """
     if value.isascii():
         return value.encode("ascii")
-    pairs = getaddresses([value])
-    return ", ".join(formataddr(p, charset="utf-8")
-                     for p in pairs).encode("ascii", "replace")
+    try:
+        return ", ".join(formataddr(pair, charset="utf-8")
+                         for pair in getaddresses([value])).encode("ascii")
+    except UnicodeError:
+        return None

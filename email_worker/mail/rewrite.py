@@ -109,10 +109,11 @@ def replace_first_field(raw: bytes, name: str,
 
 
 def strip_unsafe(value: str) -> str:
-    """Replace CR, LF and other control characters with spaces.
+    """Replace CR, LF, other control characters and line separators.
 
     Values from DynamoDB or from other messages go into new header
     fields; a line break in them would start a field of the sender's
-    choosing.
+    choosing.  The email package also treats NEL, U+2028 and U+2029 as
+    line breaks and rejects header values that contain them.
     """
-    return re.sub(r"[\x00-\x1f\x7f]+", " ", value).strip()
+    return re.sub(r"[\x00-\x1f\x7f\x85\u2028\u2029]+", " ", value).strip()

@@ -78,14 +78,15 @@ class SmtpSender:
             return self._transaction(sender, recipients, body)
         except smtplib.SMTPServerDisconnected as exc:
             self.close()
-            if not reused:
+            if not reused or isinstance(exc, _DataPhaseError):
                 return _unavailable(recipients, exc)
         except (smtplib.SMTPException, OSError) as exc:
             self.close()
             return _unavailable(recipients, exc)
         # A server may close an idle connection between uses.  One retry
         # on a fresh connection separates that case from a server that
-        # is down.
+        # is down.  Once DATA has begun the server may already have the
+        # message, so a failure there is never retried at once.
         try:
             return self._transaction(sender, recipients, body)
         except (smtplib.SMTPException, OSError) as exc:
@@ -241,7 +242,14 @@ def _split(recipients: list[str],
 # The message is sent in pieces of about this size, each cut after a line
 # break, so that dot-stuffing never copies the whole message at once.
 _CHUNK_BYTES = 1 << 20
-_LEADING_DOT = re.compile(rb"(?m)^\.")
+# A dot at a line start is doubled (RFC 5321 section 4.5.2).  A dot after
+# a bare CR is doubled too, so that a server which ends lines at a bare
+# CR cannot read <CR>.<CR><LF> in the body as the end of DATA.
+_LEADING_DOT = re.compile(rb"(?m)(?:^|(?<=\r))\.")
+
+
+class _DataPhaseError(smtplib.SMTPServerDisconnected):
+    """The connection failed after DATA began, so delivery is unknown."""
 
 
 def send_streaming(client: smtplib.SMTP, sender: str, recipients: list[str],
@@ -292,6 +300,13 @@ def _send_data(client: smtplib.SMTP, body: bytes) -> tuple[int, bytes]:
     code, reply = client.getreply()
     if code != 354:
         raise smtplib.SMTPDataError(code, reply)
+    try:
+        return _send_body(client, body)
+    except (smtplib.SMTPServerDisconnected, OSError) as exc:
+        raise _DataPhaseError(str(exc)) from exc
+
+
+def _send_body(client: smtplib.SMTP, body: bytes) -> tuple[int, bytes]:
     view = memoryview(body)
     start = 0
     while start < len(body):

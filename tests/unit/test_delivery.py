@@ -51,6 +51,26 @@ def test_send_bytes_unchanged(sender, sink):
     assert sink.received()[0].content == BODY
 
 
+def test_send_dot_lines_arrive_unchanged(sender, sink):
+    body = b"Subject: dots\r\n\r\n.\r\n..two\r\n.x\r\nend\r\n"
+    sender.send(SENDER, ["alice@example.com"], body)
+    assert sink.received()[0].content == body
+
+
+def test_send_large_body_in_pieces(sender, sink, monkeypatch):
+    # Small pieces put dot lines on both sides of piece boundaries.
+    monkeypatch.setattr(delivery, "_CHUNK_BYTES", 5)
+    body = b"Subject: x\r\n\r\n" + b".a\r\nbb\r\n..c\r\n" * 50
+    sender.send(SENDER, ["alice@example.com"], body)
+    assert sink.received()[0].content == body
+
+
+def test_dot_after_bare_cr_doubled():
+    # A server ending lines at a bare CR must not see <CR>.<CR><LF> as
+    # the end of DATA.
+    assert delivery._LEADING_DOT.sub(b"..", b"a\r.\r\n") == b"a\r..\r\n"
+
+
 def test_send_envelope(sender, sink):
     sender.send(SENDER, ["alice@example.com", "bob@example.com"], BODY)
     mail = sink.received()[0]

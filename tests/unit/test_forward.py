@@ -229,18 +229,30 @@ def test_external_copy_of_external_copy_is_stable():
 
 
 def test_loop_markers_lower_cased():
-    headers = parse_headers(b"X-Loop: Alice@Example.COM\r\n"
-                            b"X-Loop: bob@example.com \r\n\r\n")
-    assert loop_markers(headers) == {"alice@example.com", "bob@example.com"}
+    raw = (b"X-Loop: Alice@Example.COM\r\n"
+           b"X-Loop: bob@example.com \r\n\r\n")
+    assert loop_markers(raw) == {"alice@example.com", "bob@example.com"}
 
 
 def test_loop_markers_none():
-    assert loop_markers(parse_headers(inbound())) == set()
+    assert loop_markers(inbound()) == set()
 
 
 def test_loop_markers_read_back_from_copy():
     copy = internal_copy(inbound(), ALICE)
-    assert ALICE in loop_markers(parse_headers(copy))
+    assert ALICE in loop_markers(copy)
+
+
+def test_loop_markers_non_ascii_forwarder():
+    forwarder = "\u00fc\u00fc@example.com"
+    copy = internal_copy(inbound(), forwarder)
+    assert forwarder in loop_markers(copy)
+
+
+def test_external_copy_non_ascii_forwarder_rejected():
+    with pytest.raises(ValueError):
+        external_copy(inbound(), parse_headers(inbound()),
+                      "\u00fc\u00fc@example.com")
 
 
 def test_received_hops_counts_received_fields():

@@ -208,6 +208,9 @@ def test_replace_first_field_ignores_body():
     ("del\x7fchar", "del char"),
     ("  padded\r\n", "padded"),
     ("Rückfrage", "Rückfrage"),
+    ("Away\u2028Bcc: x", "Away Bcc: x"),
+    ("Away\u2029Bcc: x", "Away Bcc: x"),
+    ("Away\x85Bcc: x", "Away Bcc: x"),
 ])
 def test_strip_unsafe_replaces_controls(value, expected):
     assert strip_unsafe(value) == expected

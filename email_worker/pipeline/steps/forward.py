@@ -64,7 +64,15 @@ class ForwardStep:
             copy = internal_copy(context.body, recipient)
             result = self._internal.send(context.sender, [target], copy)
         else:
-            copy = external_copy(context.body, context.headers, recipient)
+            try:
+                copy = external_copy(context.body, context.headers,
+                                     recipient)
+            except ValueError as exc:
+                self._metrics.forwards_suppressed.labels(
+                    domain=context.domain, reason="not_ascii").inc()
+                context.log.warning("no forward from %s to %s: %s",
+                                    recipient, target, exc)
+                return
             result = self._smtp.send(recipient, [target], copy)
         if result.delivered:
             context.forwarded.append(key)
@@ -91,7 +99,7 @@ def _suppression_reason(context: MessageContext,
         return "null_sender"
     if is_auto_submitted(headers):
         return "auto_submitted"
-    if recipient in loop_markers(headers):
+    if recipient in loop_markers(context.body):
         return "loop"
     if received_hops(headers) > MAX_RECEIVED_HOPS:
         return "hop_limit"
