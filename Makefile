@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 MAIL ?=
 
-.PHONY: help demo test test-unit test-e2e bench clean
+.PHONY: help demo test test-unit test-e2e bench reliability clean
 
 help:  ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | \

@@ -17,11 +17,17 @@ _deserializer = TypeDeserializer()
 
 
 class BounceStore:
-    """Read the items the bounce-tracking Lambda writes, by SES ID."""
+    """Read the items the bounce-tracking Lambda writes, by SES ID.
+
+    Without the table, bounce rewriting is off: that is logged once and
+    ``available`` turns False, so that reports are delivered unchanged
+    instead of waiting for an item that cannot appear.
+    """
 
     def __init__(self, client: Any, table: str) -> None:
         self._client = client
         self._table = table
+        self.available = True
 
     def find(self, message_id: str) -> dict[str, Any] | None:
         """Return the item for ``message_id``, or None when absent.
@@ -33,8 +39,18 @@ class BounceStore:
             response = self._client.get_item(
                 TableName=self._table, ConsistentRead=True,
                 Key={"MessageId": {"S": message_id}})
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code")
+            if code != "ResourceNotFoundException":
+                raise wrap_aws_error("dynamodb", "GetItem", exc) from exc
+            if self.available:
+                log.warning("table %s not found: SES bounce reports are "
+                            "delivered without rewriting", self._table)
+            self.available = False
+            return None
         except AWS_EXCEPTIONS as exc:
             raise wrap_aws_error("dynamodb", "GetItem", exc) from exc
+        self.available = True
         item = response.get("Item")
         if not item:
             return None

@@ -62,13 +62,15 @@ def run(args: argparse.Namespace, environ: Mapping[str, str],
         checks.append(lambda d=domain: check_queue(clients.sqs, settings, d))
         checks.append(lambda d=domain: check_bucket(clients.s3, settings, d))
     for table, key in ((settings.rules_table, "email_address"),
-                       (settings.blocked_table, "email_address"),
-                       (settings.messages_table, "MessageId")):
+                       (settings.blocked_table, "email_address")):
         checks.append(lambda t=table, k=key:
                       check_table(clients.dynamodb, t, k))
-    checks.append(lambda: check_table(clients.dynamodb,
-                                      settings.autoreply_table, "reply_key",
-                                      optional=True))
+    # Without these two the worker still delivers: bounce reports are not
+    # rewritten, and reply limits are kept per process.
+    for table, key in ((settings.messages_table, "MessageId"),
+                       (settings.autoreply_table, "reply_key")):
+        checks.append(lambda t=table, k=key:
+                      check_table(clients.dynamodb, t, k, optional=True))
     checks.append(lambda: check_smtp(settings))
     for check in checks:
         results.append(check())
@@ -112,6 +114,13 @@ def check_bucket(s3: Any, settings: Settings, domain: str) -> Result:
     return Result(OK, checked, f"{name}: reachable")
 
 
+_WITHOUT_TABLE = {
+    "MessageId": "SES bounce reports are delivered without rewriting",
+    "reply_key": "each worker process keeps its own record of "
+                 "out-of-office replies sent",
+}
+
+
 def check_table(dynamodb: Any, table: str, key: str,
                 optional: bool = False) -> Result:
     checked = f"table {table}"
@@ -121,9 +130,8 @@ def check_table(dynamodb: Any, table: str, key: str,
         code, _detail = aws_error_code(exc)
         if optional and code == _MISSING_TABLE:
             return Result(WARN, checked,
-                          f"not found ({code}); optional: without it each "
-                          "worker process keeps its own record of "
-                          "out-of-office replies sent")
+                          f"not found ({code}); optional: without it "
+                          f"{_WITHOUT_TABLE.get(key, 'the worker runs')}")
         return _failed(checked, "", "DescribeTable", exc)
     hash_keys = [k["AttributeName"] for k in description.get("KeySchema", [])
                  if k.get("KeyType") == "HASH"]

@@ -61,9 +61,11 @@ class RecordingSmtp:
 class StubBounces:
     """Stand-in for BounceStore with items keyed by SES message ID."""
 
-    def __init__(self, items: dict[str, dict[str, Any]] | None = None):
+    def __init__(self, items: dict[str, dict[str, Any]] | None = None,
+                 available: bool = True):
         self.items = items or {}
         self.looked_up: list[str] = []
+        self.available = available
 
     def find(self, message_id: str) -> dict[str, Any] | None:
         self.looked_up.append(message_id)
@@ -280,6 +282,14 @@ def test_bounce_rewrite_missing_item_retries():
     with pytest.raises(BounceNotTrackedError) as raised:
         rewrite(raw, {})
     assert raised.value.retry_after >= 5
+
+
+def test_bounce_rewrite_without_table_delivers_at_once():
+    raw = fixture("ses_dsn_us_east_1.eml")
+    deps = services(bounces=StubBounces({}, available=False))
+    context = context_for(raw, sender="")
+    BounceRewriteStep(deps).process(context)
+    assert context.body == raw
 
 
 def test_bounce_rewrite_gives_up_after_minute():

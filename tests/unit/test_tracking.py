@@ -121,11 +121,15 @@ def test_bounce_store_consistent_read(aws):
     assert kwargs["Key"] == {"MessageId": {"S": "any-id"}}
 
 
-def test_bounce_store_missing_table_raises_worker_error(aws):
+def test_bounce_store_missing_table_finds_nothing(aws):
     store = BounceStore(aws.dynamodb, "no-such-table")
-    with pytest.raises(TemporaryAwsError) as raised:
-        store.find("any-id")
-    assert raised.value.code == "ResourceNotFoundException"
+    assert store.find("any-id") is None
+
+
+def test_bounce_store_missing_table_unavailable(aws):
+    store = BounceStore(aws.dynamodb, "no-such-table")
+    store.find("any-id")
+    assert store.available is False
 
 
 # -- bounced_recipients ---------------------------------------------------

@@ -39,6 +39,10 @@ class BounceRewriteStep:
                              "recipient; delivered unchanged")
             return
         item = self._bounces.find(report.original_message_id)
+        if item is None and not self._bounces.available:
+            self._metrics.bounces_unmatched.labels(
+                domain=context.domain).inc()
+            return
         if item is None:
             self._handle_missing_item(context, report)
             return
