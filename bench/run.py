@@ -150,7 +150,7 @@ def run_process(stack: Stack, command: list[str], env: dict[str, str],
                 stored: list[tuple[int, str, str]], name: str,
                 metrics_port: int | None, timeout: float) -> Result:
     """Start a process, feed it, wait for every arrival, then stop it."""
-    wanted = {bench_id for bench_id, _, _ in stored}
+    expected_ids = {bench_id for bench_id, _, _ in stored}
     process = subprocess.Popen(command, env=env, cwd=ROOT,
                                stdout=subprocess.DEVNULL)
     if metrics_port:
@@ -162,11 +162,11 @@ def run_process(stack: Stack, command: list[str], env: dict[str, str],
     started = time.monotonic()
     feeder.start()
     deadline = started + timeout
-    while not wanted <= stack.sink.arrivals.keys():
+    while not expected_ids <= stack.sink.arrivals.keys():
         if time.monotonic() > deadline or process.poll() is not None:
             break
         time.sleep(0.02)
-    finished = max((stack.sink.arrivals.get(i, 0.0) for i in wanted),
+    finished = max((stack.sink.arrivals.get(i, 0.0) for i in expected_ids),
                    default=started)
     stop.set()
     feeder.join()
@@ -174,7 +174,7 @@ def run_process(stack: Stack, command: list[str], env: dict[str, str],
     peak = peak_rss_mb(process.pid)
     process.send_signal(signal.SIGTERM)
     process.wait(timeout=120)
-    delivered = [i for i in wanted if i in stack.sink.arrivals]
+    delivered = [i for i in expected_ids if i in stack.sink.arrivals]
     latencies = [stack.sink.arrivals[i] - enqueued[i] for i in delivered
                  if i in enqueued]
     return Result(name, len(delivered), finished - started, latencies, peak,

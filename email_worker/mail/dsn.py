@@ -25,7 +25,7 @@ _SES_MESSAGE_ID = re.compile(r"^[0-9a-z-]{20,100}$")
 
 @dataclass(frozen=True)
 class SesBounce:
-    """What a DSN reports: the original SES ID and failed recipients.
+    """The original SES message ID and the failed recipients of a DSN.
 
     ``failed_recipients`` keeps the order of the report and excludes
     ``Action: delayed`` and other non-failure blocks.

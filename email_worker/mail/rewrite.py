@@ -65,8 +65,8 @@ def replace_fields(raw: bytes, remove: set[str],
                    prepend: list[bytes]) -> bytes:
     """Drop fields named in ``remove`` and insert ``prepend`` lines first.
 
-    ``remove`` holds lower-case field names; each entry of ``prepend`` is
-    a complete field without its line break.
+    ``remove`` contains lower-case field names.  Each entry of
+    ``prepend`` is a complete field without its line break.
     """
     return edit_fields(raw, lambda field, _index: field.name in remove,
                        prepend)

@@ -249,7 +249,7 @@ _LEADING_DOT = re.compile(rb"(?m)(?:^|(?<=\r))\.")
 
 
 class _DataPhaseError(smtplib.SMTPServerDisconnected):
-    """The connection failed after DATA began, so delivery is unknown."""
+    """A connection lost after DATA began, when delivery is unknown."""
 
 
 def send_streaming(client: smtplib.SMTP, sender: str, recipients: list[str],
