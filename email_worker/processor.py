@@ -71,7 +71,8 @@ class MessageProcessor:
         except PoisonMessageError as exc:
             return self._poison(logger, received, has_dlq, exc, None)
         if isinstance(notification, IgnoredNotification):
-            logger.info("ignored: %s", notification.reason)
+            logger.info("ignored: %s", notification.reason,
+                        extra={"event": "ignored"})
             self._metrics.notifications_ignored.labels(
                 domain=domain, reason=notification.reason).inc()
             return Disposition(DELETE, "ignored")
@@ -99,7 +100,8 @@ class MessageProcessor:
             if exc.retry_after is not None:
                 logger.info("%s; retry in %d s", exc, exc.retry_after)
                 return Disposition(RETRY, "temporary", exc.retry_after)
-            logger.warning("temporary failure, will retry: %s", exc)
+            logger.warning("temporary failure, will retry: %s", exc,
+                           extra={"event": "retry"})
             return self._retry(received, "temporary")
         except Exception as exc:  # noqa: BLE001 - a bug must not kill the poller
             logger.exception("unexpected error in the pipeline")
@@ -111,7 +113,8 @@ class MessageProcessor:
                         self._retry_delay(received.receive_count))
             return self._retry(received, "deferred")
         status = context.status or "failed"
-        logger.info("finished with status %s", status)
+        logger.info("finished with status %s", status,
+                    extra={"event": status})
         return Disposition(DELETE, status)
 
     def _retry(self, received: ReceivedMessage, status: str) -> Disposition:
@@ -130,13 +133,15 @@ class MessageProcessor:
         limit = self._settings.max_receive_count
         if received.receive_count < limit:
             logger.warning("cannot process (attempt %d of %d): %s",
-                           received.receive_count, limit, exc)
+                           received.receive_count, limit, exc,
+                           extra={"event": "poison"})
             return self._retry(received, "poison")
         body = received.body[:_BODY_LOG_LIMIT]
         if has_dlq:
             logger.error("giving up after %d attempts, leaving it for the "
                          "dead-letter queue: %s; body: %r",
-                         received.receive_count, exc, body)
+                         received.receive_count, exc, body,
+                         extra={"event": "dead_lettered"})
             # SQS moves the message on a receive after its own
             # maxReceiveCount, so it is released with the usual delay
             # rather than at once, which would receive it in a tight loop.
@@ -144,7 +149,8 @@ class MessageProcessor:
                                self._retry_delay(received.receive_count))
         logger.error("giving up after %d attempts and deleting it (no "
                      "dead-letter queue): %s; body: %r",
-                     received.receive_count, exc, body)
+                     received.receive_count, exc, body,
+                     extra={"event": "parked"})
         if context is not None:
             self._mark_failed(context, exc)
         return Disposition(DELETE, "failed")
