@@ -341,6 +341,9 @@ def _block_add(tables: RuleTables, args: argparse.Namespace,
     note = "" if after != before else " (already there)"
     print(f"{args.address}: blocked_patterns {_join(after)}{note}",
           file=out)
+    if set(args.pattern) <= {"*", "@"}:
+        print(f"{PROG}: warning: {args.pattern!r} matches every sender, so "
+              f"{args.address} receives no mail", file=sys.stderr)
 
 
 def _block_remove(tables: RuleTables, args: argparse.Namespace,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import unicodedata
 
 _DOMAIN_RE = re.compile(
     r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+"
@@ -37,7 +38,8 @@ def address(raw: str) -> str:
                            "(it needs exactly one @)")
     local, _, host = value.partition("@")
     if not local or _LOCAL_FORBIDDEN.search(local) \
-            or _CONTROL.search(local) or len(local) > 64:
+            or _CONTROL.search(local) or _has_invisible(local) \
+            or len(local) > 64:
         raise InvalidValue(f"{raw!r} is not an email address "
                            "(bad local part)")
     try:
@@ -46,6 +48,14 @@ def address(raw: str) -> str:
         raise InvalidValue(f"{raw!r} is not an email address (the part "
                            "after @ is not a domain name)") from None
     return f"{local}@{host.rstrip('.')}"
+
+
+def _has_invisible(value: str) -> bool:
+    """Check for format characters such as a zero-width space (Cf).
+
+    Such a key looks like the intended address but never matches it.
+    """
+    return any(unicodedata.category(char) == "Cf" for char in value)
 
 
 def address_or_domain(raw: str) -> str:
@@ -92,7 +102,8 @@ def _brackets_balanced(value: str) -> bool:
 def days(raw: str) -> int:
     """Return the reply period in days, 1 to 365."""
     value = raw.strip()
-    if not value.isdigit() or not 1 <= int(value) <= MAX_DAYS:
+    # isdigit() accepts other scripts' digits; only 0-9 is meant here.
+    if not re.fullmatch(r"[0-9]+", value) or not 1 <= int(value) <= MAX_DAYS:
         raise InvalidValue(f"{raw!r}: must be a whole number of days "
                            f"from 1 to {MAX_DAYS}")
     return int(value)

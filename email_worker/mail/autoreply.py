@@ -134,7 +134,9 @@ def build_reply(headers: Message, recipient: str, sender: str,
     subtype = "html" if str(rule.get("ooo_content_type", "")).lower() \
         == "text/html" else "plain"
     # Quoted-printable keeps the reply 7-bit, whatever the relay offers.
-    reply.set_content(str(rule.get("ooo_message") or ""), subtype=subtype,
+    message = rule.get("ooo_message")
+    reply.set_content(message if isinstance(message, str) else "",
+                      subtype=subtype,
                       charset="utf-8", cte="quoted-printable")
     return reply.as_bytes()
 

@@ -36,6 +36,7 @@ def test_address_is_lower_cased(raw: str, expected: str) -> None:
     "alice", "alice@", "@example.com", "a@b@example.com", "alice@localhost",
     "al ice@example.com", "alice@exa mple.com", "<alice@example.com>",
     "alice@example..com", "alice@-example.com", "alice@example.123",
+    "a\u200b@example.com", "\ufeffalice@example.com",
 ])
 def test_bad_addresses_are_rejected(raw: str) -> None:
     with pytest.raises(validate.InvalidValue):
@@ -81,7 +82,8 @@ def test_days_in_range(raw: str, expected: int) -> None:
     assert validate.days(raw) == expected
 
 
-@pytest.mark.parametrize("raw", ["0", "366", "-1", "1.5", "seven", ""])
+@pytest.mark.parametrize("raw", ["0", "366", "-1", "1.5", "seven", "",
+                                 "\u0663"])
 def test_days_out_of_range(raw: str) -> None:
     with pytest.raises(validate.InvalidValue):
         validate.days(raw)

@@ -410,6 +410,18 @@ def test_autoreply_inactive_rule_sends_nothing():
     assert deps.smtp.sent == []
 
 
+def test_autoreply_non_string_message_sends_nothing():
+    _, deps = run_autoreply(fixture("inbound_message.eml"),
+                            rules={ALICE: {**OOO, "ooo_message": 5}})
+    assert deps.smtp.sent == []
+
+
+def test_autoreply_string_flag_false_sends_nothing():
+    _, deps = run_autoreply(fixture("inbound_message.eml"),
+                            rules={ALICE: {**OOO, "ooo_active": "false"}})
+    assert deps.smtp.sent == []
+
+
 def test_autoreply_no_rule_sends_nothing():
     _, deps = run_autoreply(fixture("inbound_message.eml"), rules={})
     assert deps.smtp.sent == []

@@ -33,6 +33,13 @@ class AutoReplyStep:
             rule = context.rules.rules.get(recipient)
             if not rule or not flag(rule, "ooo_active"):
                 continue
+            if not isinstance(rule.get("ooo_message"), str):
+                self._metrics.autoreplies_suppressed.labels(
+                    domain=context.domain, reason="invalid_rule").inc()
+                context.log.warning("rule of %s: ooo_active is set but "
+                                    "ooo_message is not a string; no reply",
+                                    recipient)
+                continue
             try:
                 self._reply(context, recipient, rule)
             except WorkerError:
