@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from botocore.exceptions import BotoCoreError, ClientError
 
 from email_worker.errors import AwsError, ObjectNotFoundError, \
@@ -34,3 +36,12 @@ def wrap_aws_error(service: str, operation: str,
 
 
 AWS_EXCEPTIONS = (ClientError, BotoCoreError)
+
+
+def call_aws(service: str, operation: str, method: Any,
+             **params: Any) -> Any:
+    """Call a boto3 client method; raise the worker's error on failure."""
+    try:
+        return method(**params)
+    except AWS_EXCEPTIONS as exc:
+        raise wrap_aws_error(service, operation, exc) from exc

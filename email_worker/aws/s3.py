@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from email_worker.aws.errors import AWS_EXCEPTIONS, wrap_aws_error
+from email_worker.aws.errors import AWS_EXCEPTIONS, call_aws, \
+    wrap_aws_error
 
 # Object settings that a REPLACE copy would reset unless sent again.
 _PRESERVED = {
@@ -40,8 +41,8 @@ class MessageStore:
 
     def fetch(self, bucket: str, key: str) -> StoredObject:
         """Download an object as bytes, with its metadata."""
-        response = self._call("GetObject", self._client.get_object,
-                              Bucket=bucket, Key=key)
+        response = call_aws("s3", "GetObject", self._client.get_object,
+                            Bucket=bucket, Key=key)
         try:
             body = response["Body"].read()
         except AWS_EXCEPTIONS as exc:
@@ -69,8 +70,8 @@ class MessageStore:
             del params["StorageClass"]
         if stored.etag:
             params["CopySourceIfMatch"] = stored.etag
-        response = self._call(
-            "CopyObject", self._client.copy_object,
+        response = call_aws(
+            "s3", "CopyObject", self._client.copy_object,
             Bucket=stored.bucket, Key=stored.key,
             CopySource={"Bucket": stored.bucket, "Key": stored.key},
             MetadataDirective="REPLACE", Metadata=metadata, **params)
@@ -78,11 +79,5 @@ class MessageStore:
         stored.etag = response.get("CopyObjectResult", {}).get("ETag")
 
     def delete(self, bucket: str, key: str) -> None:
-        self._call("DeleteObject", self._client.delete_object,
-                   Bucket=bucket, Key=key)
-
-    def _call(self, operation: str, method: Any, **params: Any) -> Any:
-        try:
-            return method(**params)
-        except AWS_EXCEPTIONS as exc:
-            raise wrap_aws_error("s3", operation, exc) from exc
+        call_aws("s3", "DeleteObject", self._client.delete_object,
+                 Bucket=bucket, Key=key)

@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
-from email_worker.aws.errors import AWS_EXCEPTIONS, wrap_aws_error
+from email_worker.aws.errors import call_aws
 
 BATCH_LIMIT = 10
 
@@ -29,15 +29,16 @@ class DomainQueue:
 
     def resolve(self) -> str:
         """Look up and remember the queue URL."""
-        response = self._call("GetQueueUrl", self._client.get_queue_url,
-                              QueueName=self.queue_name)
+        response = call_aws("sqs", "GetQueueUrl",
+                            self._client.get_queue_url,
+                            QueueName=self.queue_name)
         self.url = response["QueueUrl"]
         return self.url
 
     def receive(self, max_messages: int, wait_seconds: int,
                 visibility_timeout: int) -> list[ReceivedMessage]:
-        response = self._call(
-            "ReceiveMessage", self._client.receive_message,
+        response = call_aws(
+            "sqs", "ReceiveMessage", self._client.receive_message,
             QueueUrl=self.url,
             MaxNumberOfMessages=max(1, min(BATCH_LIMIT, max_messages)),
             WaitTimeSeconds=wait_seconds,
@@ -52,9 +53,9 @@ class DomainQueue:
         for chunk in _chunks(handles):
             entries = [{"Id": str(i), "ReceiptHandle": handle}
                        for i, handle in enumerate(chunk)]
-            response = self._call("DeleteMessageBatch",
-                                  self._client.delete_message_batch,
-                                  QueueUrl=self.url, Entries=entries)
+            response = call_aws("sqs", "DeleteMessageBatch",
+                                self._client.delete_message_batch,
+                                QueueUrl=self.url, Entries=entries)
             failed += [chunk[int(f["Id"])]
                        for f in response.get("Failed", [])]
         return failed
@@ -67,8 +68,8 @@ class DomainQueue:
             entries = [{"Id": str(i), "ReceiptHandle": handle,
                         "VisibilityTimeout": seconds}
                        for i, handle in enumerate(chunk)]
-            response = self._call(
-                "ChangeMessageVisibilityBatch",
+            response = call_aws(
+                "sqs", "ChangeMessageVisibilityBatch",
                 self._client.change_message_visibility_batch,
                 QueueUrl=self.url, Entries=entries)
             failed += [chunk[int(f["Id"])]
@@ -76,8 +77,8 @@ class DomainQueue:
         return failed
 
     def attributes(self) -> dict[str, str]:
-        response = self._call(
-            "GetQueueAttributes", self._client.get_queue_attributes,
+        response = call_aws(
+            "sqs", "GetQueueAttributes", self._client.get_queue_attributes,
             QueueUrl=self.url,
             AttributeNames=["ApproximateNumberOfMessages", "RedrivePolicy"])
         return response.get("Attributes", {})
@@ -93,12 +94,6 @@ class DomainQueue:
         except (ValueError, AttributeError):
             return None
         return target if isinstance(target, str) and target else None
-
-    def _call(self, operation: str, method: Any, **params: Any) -> Any:
-        try:
-            return method(**params)
-        except AWS_EXCEPTIONS as exc:
-            raise wrap_aws_error("sqs", operation, exc) from exc
 
 
 def _received(raw: dict[str, Any]) -> ReceivedMessage:
