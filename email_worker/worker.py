@@ -34,6 +34,7 @@ class Worker:
         self.stop_event = threading.Event()
         self.metrics = WorkerMetrics()
         clients = create_clients(settings, self.metrics)
+
         smtp = SmtpSender(
             settings.smtp_host, settings.smtp_port, settings.smtp_timeout,
             settings.smtp_user, settings.smtp_pass, settings.smtp_use_tls,
@@ -46,6 +47,8 @@ class Worker:
             settings.smtp_timeout,
             on_connect=lambda: self._count_smtp_connection(
                 settings.internal_smtp_port))
+        self._smtp_senders = (smtp, internal_smtp)
+
         services = Services(
             settings=settings, store=MessageStore(clients.s3),
             rules=RulesStore(clients.dynamodb, settings.rules_table,
@@ -55,6 +58,7 @@ class Worker:
             reply_log=ReplyLog(clients.dynamodb, settings.autoreply_table))
         dependencies = DependencyHealth()
         processor = MessageProcessor(services, dependencies=dependencies)
+
         self.pollers: list[DomainPoller] = []
         healths: list[DomainHealth] = []
         for domain in settings.domains:
@@ -64,11 +68,11 @@ class Worker:
             self.pollers.append(DomainPoller(
                 domain, DomainQueue(clients.sqs, settings.queue_name(domain)),
                 processor, settings, self.metrics, health, self.stop_event))
+
         self.report = HealthReport(
             settings.worker_name, healths, self._domain_info,
             stale_after=settings.poll_wait_seconds + 60,
             dependencies=dependencies)
-        self._smtp_senders = (smtp, internal_smtp)
         self._health_server: HealthServer | None = None
 
     def run(self) -> int:

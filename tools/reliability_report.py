@@ -24,18 +24,18 @@ INTRO = """\
 Each row is one fault injected into a running worker (`python3 main.py`
 against moto and a local SMTP server on 127.0.0.1), the outcome the
 design promises, and what was observed. **Lost** counts messages
-neither delivered nor parked with a reason; **duplicated** counts extra
-copies delivered to one recipient; **parked** counts messages left in a
-dead-letter queue, deleted and marked or logged as failed, or (for a
-recipient the SMTP server refused with 5xx) recorded in
+neither delivered nor parked with a reason. **Duplicated** counts extra
+copies delivered to one recipient. **Parked** counts messages left in a
+dead-letter queue or deleted and marked or logged as failed, and
+recipients that the SMTP server rejected with 5xx, which are recorded in
 `failed_recipients`. The test suite is `tests/faults/`, one module per
 fault family.
 
 Limits: every fault runs against moto and aiosmtpd on one machine, in
 one run. moto's timing of visibility and redrive and its S3 and
-DynamoDB consistency differ from AWS; network faults are injected only
+DynamoDB consistency differ from AWS. Network faults are injected only
 between the worker and the local AWS endpoint and the local SMTP
-server; no real Postfix, TLS or AWS account was involved. Duplicate
+server. No real Postfix, TLS or AWS account was involved. Duplicate
 counts after kill -9 vary from run to run, because they depend on how
 many messages the SMTP server had accepted without their audit being
 written at the moment of the kill.

@@ -35,7 +35,7 @@ def create_clients(settings: Settings, metrics: WorkerMetrics) -> AwsClients:
         connect_timeout=5,
         read_timeout=30,
     )
-    # A long poll holds the connection open for up to 20 s, so the read
+    # A long poll keeps the connection open for up to 20 s, so the read
     # timeout must exceed POLL_WAIT_SECONDS.
     sqs_config = base.merge(
         Config(read_timeout=settings.poll_wait_seconds + 15))

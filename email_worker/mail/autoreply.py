@@ -1,8 +1,8 @@
 """Decide whether to send an out-of-office reply, and build it.
 
 The rules follow RFC 3834 section 2 and the vacation extension of RFC
-5230 sections 4.5 and 4.6: no reply to null senders, automatic mail,
-lists, bulk mail, system senders, or mail that does not name the
+5230 sections 4.5 and 4.6.  No reply goes to null senders, automatic
+mail, lists, bulk mail, system senders, or mail that does not name the
 recipient in To or Cc.
 """
 

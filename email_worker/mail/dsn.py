@@ -4,8 +4,8 @@ SES sends a DSN (RFC 3464) from ``MAILER-DAEMON@amazonses.com`` or
 ``MAILER-DAEMON@<region>.amazonses.com`` as a ``multipart/report;
 report-type=delivery-status``.  The ID that SES gave the original message
 is the local part of the Message-ID inside the returned ``message/rfc822``
-or ``text/rfc822-headers`` part; the DSN's own Message-ID has the same
-form and must not be used.
+or ``text/rfc822-headers`` part.  The DSN's own Message-ID has the same
+form, so it must not be used.
 """
 
 from __future__ import annotations

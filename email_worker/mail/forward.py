@@ -1,10 +1,10 @@
 """Build forwarded copies of a message.
 
 A copy to a served domain keeps the original bytes and gains an X-Loop
-header.  A copy to any other domain is relayed through SES, which accepts
-only verified identities in From, Sender and Return-Path, refuses
+header.  A copy to any other domain is relayed through SES.  SES accepts
+only verified identities in From, Sender and Return-Path, rejects
 duplicate single-instance headers and reads X-SES-* headers as sending
-instructions; so those headers are rewritten or removed.  The body bytes
+instructions, so those headers are rewritten or removed.  The body bytes
 are never changed.
 """
 

@@ -22,7 +22,7 @@ _MAX_SNS_DEPTH = 3
 
 @dataclass(frozen=True)
 class Notification:
-    """Where a received message is stored and who it is for.
+    """The storage location and envelope of a received message.
 
     ``sender`` and ``recipients`` are None when the body carries no
     envelope (S3 events); the headers supply them later.  An empty sender

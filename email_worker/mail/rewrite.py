@@ -2,7 +2,7 @@
 
 A header field is its first line plus any continuation lines (lines that
 start with a space or tab, RFC 5322 section 2.2.3).  Edits work on whole
-fields in the header block; the body is copied as it is, so signatures
+fields in the header block.  The body is copied as it is, so signatures
 over the body and over unedited headers stay valid.
 """
 

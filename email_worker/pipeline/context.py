@@ -12,7 +12,7 @@ from email_worker.mail.notification import Notification
 
 @dataclass
 class MessageContext:
-    """What the steps know and decide about one message.
+    """The state that the steps read and decide for one message.
 
     ``recipients`` starts as every recipient in the queue's domain and
     shrinks as steps remove blocked ones.  ``finished`` ends the pipeline

@@ -1,8 +1,8 @@
 """Deliver raw message bytes over SMTP with per-recipient outcomes.
 
 Each thread keeps its own connection per server and reuses it across
-messages; an idle connection is checked with NOOP before reuse and
-reopened when the server has closed it.
+messages.  An idle connection is checked with NOOP before reuse, and it
+is reopened when the server has closed it.
 """
 
 from __future__ import annotations
@@ -249,7 +249,10 @@ _LEADING_DOT = re.compile(rb"(?m)(?:^|(?<=\r))\.")
 
 
 class _DataPhaseError(smtplib.SMTPServerDisconnected):
-    """A connection lost after DATA began, when delivery is unknown."""
+    """Raised when the connection fails after DATA began.
+
+    The server may then have the message already, so delivery is unknown.
+    """
 
 
 def send_streaming(client: smtplib.SMTP, sender: str, recipients: list[str],

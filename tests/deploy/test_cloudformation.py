@@ -103,7 +103,8 @@ def test_domain_resources_wire_ses_to_the_queue() -> None:
     bucket = domain["MailBucket"]["Properties"]
     assert bucket["VersioningConfiguration"] == {"Status": "Enabled"}
     rule = bucket["LifecycleConfiguration"]["Rules"][0]
-    assert "ExpirationInDays" in rule and "NoncurrentVersionExpiration" in rule
+    assert "ExpirationInDays" in rule
+    assert "NoncurrentVersionExpiration" in rule
     statement = domain["MailBucketPolicy"]["Properties"]["PolicyDocument"][
         "Statement"][0]
     assert statement["Principal"] == {"Service": "ses.amazonaws.com"}

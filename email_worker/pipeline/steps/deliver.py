@@ -30,7 +30,7 @@ class DeliverStep:
                                 self._smtp.host, self._smtp.port,
                                 result.connection_error)
         for recipient, reply in result.permanent.items():
-            context.log.warning("recipient %s refused permanently: %s",
+            context.log.warning("recipient %s rejected permanently: %s",
                                 recipient, reply)
         if not result.connection_error:
             for recipient, reply in result.temporary.items():
